@@ -95,6 +95,9 @@ class OpenAIChatBackend:
                 key=f"backends.{provider}.api_version",
             )
         self._client: openai.AsyncOpenAI | None = None
+        # With no base_url the SDK reads OPENAI_BASE_URL; the tripwire must see where
+        # requests really go (a local test server), not "the provider default".
+        self._env_url = None if base_url or azure_endpoint else os.environ.get("OPENAI_BASE_URL") or None
 
     @classmethod
     def from_config(cls, config: BackendConfig) -> OpenAIChatBackend:
@@ -200,7 +203,7 @@ class OpenAIChatBackend:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send one chat completion; map the answer and errors."""
-        check_destination(self.azure_endpoint or self.base_url)
+        check_destination(self.azure_endpoint or self.base_url or self._env_url)
         client = self.client()
         params = self.build_params(request)
         options: dict[str, Any] = {} if request.timeout is None else {"timeout": request.timeout}
