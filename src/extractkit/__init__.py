@@ -1,7 +1,9 @@
 """extractkit: typed, reliable, cheap structured extraction with chat models.
 
-Public names are imported lazily on first use, so ``import extractkit`` stays
-fast (pydantic and the openai client load only when an extractor is used).
+Public names are imported lazily on first use, from the module that defines
+them, so ``import extractkit`` stays fast and ``from extractkit import
+LocationExtractor`` loads only what that extractor needs (openai, tenacity and
+entry points load on first use; see bench/import_time.py).
 """
 
 from __future__ import annotations
@@ -63,12 +65,12 @@ _EXPORTS: dict[str, str] = {
     "Extractor": "extractkit.extractor",
     "FineTuneError": "extractkit.exceptions",
     "HTTPStatusError": "extractkit.exceptions",
-    "IntentRouter": "extractkit.extractors",
+    "IntentRouter": "extractkit.extractors.intent",
     "InvalidOutputError": "extractkit.exceptions",
     "ItemResult": "extractkit.extractor",
-    "Location": "extractkit.extractors",
-    "LocationExtractor": "extractkit.extractors",
-    "Locations": "extractkit.extractors",
+    "Location": "extractkit.extractors.location_types",
+    "LocationExtractor": "extractkit.extractors.location",
+    "Locations": "extractkit.extractors.location_types",
     "Message": "extractkit.messages",
     "ModelProfile": "extractkit.profiles",
     "ModelRef": "extractkit.config",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -240,6 +239,8 @@ class Settings:
         file = Path(path) if path is not None else _discover(env)
         data: dict[str, Any] = {}
         if file is not None:
+            import tomllib  # only with a config file: most zero-config processes never parse TOML
+
             try:
                 with open(file, "rb") as fh:
                     data = tomllib.load(fh)

@@ -30,11 +30,8 @@ import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
-from extractkit.backends import ChatBackend
-from extractkit.bookkeeping import ExtractionRun, shared_store
-from extractkit.config import ModelRef, Settings, get_settings
 from extractkit.exceptions import (
     BackendError,
     ExtractKitError,
@@ -44,18 +41,76 @@ from extractkit.exceptions import (
     UnparseableOutputError,
     UserError,
 )
-from extractkit.messages import ChatRequest, ChatResponse, Message, ResponseFormat, ToolCall, ToolSpec, Usage
-from extractkit.output import OutputSpec, ValidationFailure, output_spec
-from extractkit.profiles import ModelProfile, OutputMode, profile_for
-from extractkit.prompts import Example, feedback_text, system_prompt
-from extractkit.results import CallContext, CutOffAnswer, Extraction, ItemResult, value_at
-from extractkit.retries import RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from extractkit.backends import ChatBackend
+    from extractkit.bookkeeping import ExtractionRun, shared_store
+    from extractkit.config import ModelRef, Settings, get_settings
+    from extractkit.messages import (
+        ChatRequest,
+        ChatResponse,
+        Message,
+        ResponseFormat,
+        ToolCall,
+        ToolSpec,
+        Usage,
+    )
+    from extractkit.output import OutputSpec, ValidationFailure, output_spec
+    from extractkit.profiles import ModelProfile, OutputMode, profile_for
+    from extractkit.prompts import Example, feedback_text, system_prompt
+    from extractkit.results import CallContext, CutOffAnswer, Extraction, ItemResult, value_at
+    from extractkit.retries import RetryPolicy, call_with_retries
+
+# What calls need but the class definition does not: imported on first use (the first
+# Extractor() or override()), so `from extractkit import LocationExtractor` loads only
+# the class (bench/import_time.py). Keep this table and the TYPE_CHECKING block above alike.
+_DEFERRED: dict[str, tuple[str, ...]] = {
+    "extractkit.bookkeeping": ("ExtractionRun", "shared_store"),
+    "extractkit.config": ("ModelRef", "Settings", "get_settings"),
+    "extractkit.messages": (
+        "ChatRequest",
+        "ChatResponse",
+        "Message",
+        "ResponseFormat",
+        "ToolCall",
+        "ToolSpec",
+        "Usage",
+    ),
+    "extractkit.output": ("OutputSpec", "ValidationFailure", "output_spec"),
+    "extractkit.profiles": ("ModelProfile", "OutputMode", "profile_for"),
+    "extractkit.prompts": ("Example", "feedback_text", "system_prompt"),
+    "extractkit.results": ("CallContext", "CutOffAnswer", "Extraction", "ItemResult", "value_at"),
+    "extractkit.retries": ("RetryPolicy", "call_with_retries"),
+}
+_loaded = False
+
+
+def _load() -> None:
+    """Import the deferred names into this module's globals (idempotent, thread-safe)."""
+    global _loaded
+    import importlib
+
+    namespace = globals()
+    for module_name, names in _DEFERRED.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            namespace[name] = getattr(module, name)
+    _loaded = True
+
+
+def __getattr__(name: str) -> Any:
+    # `from extractkit.extractor import CallContext` before any extractor was made.
+    if not _loaded and any(name in names for names in _DEFERRED.values()):
+        _load()
+        return globals()[name]
+    raise AttributeError(f"module 'extractkit.extractor' has no attribute {name!r}")
+
 
 __all__ = ["CallContext", "CutOffAnswer", "Extraction", "Extractor", "ItemResult"]
 
 OutputT = TypeVar("OutputT")
 
-HistoryItem = Message | Mapping[str, Any]
+HistoryItem: TypeAlias = "Message | Mapping[str, Any]"
 
 
 @dataclass(frozen=True)
@@ -149,6 +204,8 @@ class Extractor(Generic[OutputT]):
         seed: int | None = None,
         store: Any = None,
     ) -> None:
+        if not _loaded:
+            _load()
         if self._output_type() is None:
             raise UserError(
                 f"{type(self).__name__} has no output type: subclass Extractor[YourType] or set output_type"
@@ -230,6 +287,8 @@ class Extractor(Generic[OutputT]):
         Called on ``Extractor`` itself it applies to every extractor. Scoped to the
         current context (thread / asyncio task), so concurrent tests don't interfere.
         """
+        if not _loaded:
+            _load()
         table = dict(_overrides.get())
         table[cls] = _Overrides(str(ModelRef.parse(model)) if model else None, backend)
         token = _overrides.set(table)
