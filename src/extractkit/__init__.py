@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from extractkit.backends import ChatBackend, register_backend
+    from extractkit.backends import ChatBackend, StreamingChatBackend, register_backend
     from extractkit.backends.openai import OpenAIChatBackend
     from extractkit.config import BackendConfig, ModelRef, Settings, get_settings, set_settings
     from extractkit.exceptions import (
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from extractkit.prompts import Example
     from extractkit.retries import RetryPolicy
     from extractkit.runtime import aclose
+    from extractkit.streaming import StreamUpdate
 
 _EXPORTS: dict[str, str] = {
     "AuthenticationError": "extractkit.exceptions",
@@ -84,6 +85,8 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "extractkit.retries",
     "ServerError": "extractkit.exceptions",
     "Settings": "extractkit.config",
+    "StreamUpdate": "extractkit.streaming",
+    "StreamingChatBackend": "extractkit.backends",
     "TruncatedOutputError": "extractkit.exceptions",
     "UnparseableOutputError": "extractkit.exceptions",
     "Usage": "extractkit.messages",

@@ -27,7 +27,7 @@ import re
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from extractkit.prompts import Example, feedback_text, system_prompt
     from extractkit.results import CallContext, CutOffAnswer, Extraction, ItemResult, value_at
     from extractkit.retries import RetryPolicy, call_with_retries
+    from extractkit.streaming import StreamUpdate
 
 # What calls need but the class definition does not: imported on first use (the first
 # Extractor() or override()), so `from extractkit import LocationExtractor` loads only
@@ -524,6 +525,38 @@ class Extractor(Generic[OutputT]):
                     errors=errors,
                 )
             request = replace(base, messages=base.messages + _reask_turns(response, raw, errors, unparseable))
+
+    def extract_stream(
+        self, text: str, *, history: Iterable[HistoryItem] | None = None
+    ) -> AsyncIterator[StreamUpdate[OutputT]]:
+        """Stream the extraction: partial values while the model writes, then the validated one.
+
+        Use as ``async for update in extractor.extract_stream(text)``. Each
+        :class:`~extractkit.streaming.StreamUpdate` has the value so far (``value``, a
+        partial instance of the output type; ``data``, its JSON), the path of a string
+        still being written (``in_progress``) and ``attempt``. Within one attempt a later
+        update only adds to an earlier one; a re-ask or a retried broken stream starts
+        the next attempt from nothing. The last update has ``done=True`` and the
+        ``extraction``, validated, recorded and priced exactly like :meth:`extract_detailed`.
+
+        Raises:
+            ExtractionError: no valid output (truncated, refused, unparseable, invalid).
+            BackendError: the model could not be reached after transport retries.
+        """
+        from extractkit.streaming import stream_extraction
+
+        return stream_extraction(self, text, history)
+
+    def extract_stream_sync(
+        self, text: str, *, history: Iterable[HistoryItem] | None = None
+    ) -> Iterator[StreamUpdate[OutputT]]:
+        """Blocking :meth:`extract_stream` (runs on extractkit's background event loop).
+
+        Leaving the loop early (``break``) closes the stream.
+        """
+        from extractkit.runtime import iterate_sync
+
+        return iterate_sync(self.extract_stream(text, history=history))
 
     async def _send(
         self, backend: ChatBackend, gate: asyncio.Semaphore | None, request: ChatRequest

@@ -13,13 +13,13 @@ import atexit
 import os
 import threading
 import weakref
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from extractkit.backends import ChatBackend, create_backend
 from extractkit.config import BackendConfig
 
-__all__ = ["aclose", "backend_for", "run_sync"]
+__all__ = ["aclose", "backend_for", "iterate_sync", "run_sync"]
 
 T = TypeVar("T")
 
@@ -136,3 +136,48 @@ atexit.register(_runner.shutdown)
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on extractkit's background loop and wait for its result."""
     return _runner.run(coro)
+
+
+_END: Any = object()
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code, on extractkit's background loop.
+
+    Each item is awaited on that loop; leaving early (``break``, an exception in the
+    caller, Ctrl-C) closes the async iterator there, which ends its stream.
+    """
+    loop = _runner._ensure()
+    if threading.current_thread() is _runner._thread:
+        raise RuntimeError("a *_sync() iterator was used inside extractkit's own loop; use the async one")
+
+    async def step() -> Any:
+        try:
+            return await agen.__anext__()
+        except StopAsyncIteration:
+            return _END
+
+    async def close() -> None:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    finished = False
+    try:
+        while True:
+            future = asyncio.run_coroutine_threadsafe(step(), loop)
+            try:
+                item = future.result()
+            except BaseException:
+                future.cancel()  # Ctrl-C while waiting: stop the step on the loop too
+                raise
+            if item is _END:
+                finished = True
+                return
+            yield item
+    finally:
+        if not finished:
+            try:
+                asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=5)
+            except Exception:  # already closed by the error that ended it, or still running
+                pass

@@ -12,11 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from extractkit.backends.base import ChatBackend
+from extractkit.backends.base import ChatBackend, StreamingChatBackend
 from extractkit.config import BackendConfig
 from extractkit.exceptions import ConfigError
 
-__all__ = ["BackendFactory", "ChatBackend", "available_backends", "create_backend", "register_backend"]
+__all__ = [
+    "BackendFactory",
+    "ChatBackend",
+    "StreamingChatBackend",
+    "available_backends",
+    "create_backend",
+    "register_backend",
+]
 
 BackendFactory = Callable[[BackendConfig], ChatBackend]
 
