@@ -65,11 +65,19 @@ class PartialView:
         self.in_progress: Path | None = None
         self.broken = False
         self._done: dict[int, _Done] = {}
+        self._spine: tuple[int, ...] = ()
 
     def update(self, live: Any) -> bool:
         """Take the parser's current value; return whether there is a new snapshot."""
         if self.broken or live is None:
             return False
+        # Most chunks change nothing the parser shows (it reads a long string in steps, a
+        # container when it ends): the path to the last value, with each container's
+        # length and the last value's identity, tells that in a few steps.
+        spine = _spine_of(live)
+        if spine == self._spine:
+            return False
+        self._spine = spine
         data, path = self._snap(live)
         if data is _HELD:
             return False
@@ -134,6 +142,21 @@ class PartialView:
                 done.members.extend(_freeze(value) for value in node[have:count])
             done.stamp = _stamp(_member(node, count - 1, done, is_dict))
         return done.members
+
+
+def _spine_of(node: Any) -> tuple[int, ...]:
+    marks: list[int] = []
+    while True:
+        kind = type(node)
+        if kind is dict and node:
+            marks += (id(node), len(node))
+            node = node[next(reversed(node))]
+        elif kind is list and node:
+            marks += (id(node), len(node))
+            node = node[-1]
+        else:
+            marks += (id(node), len(node) if kind is str else -1)
+            return tuple(marks)
 
 
 def _member(node: Any, index: int, done: _Done, is_dict: bool) -> Any:

@@ -40,7 +40,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any, TypeAlias
@@ -623,7 +623,7 @@ class ScriptedChatServer:
 @dataclass(frozen=True, slots=True)
 class _StreamedAnswer:
     headers: dict[str, str]
-    events: list[tuple[bytes, bool]]
+    events: Iterator[tuple[bytes, bool]]
     streamed: Streamed
 
 

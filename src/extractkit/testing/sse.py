@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,10 +82,11 @@ class Streamed:
 
 def chunk_events(
     completion: Mapping[str, Any], streamed: Streamed, *, include_usage: bool
-) -> list[tuple[bytes, bool]]:
+) -> Iterator[tuple[bytes, bool]]:
     """The SSE events for a ``chat.completion`` body, each with whether it carries a piece.
 
-    The last two events are the usage chunk (when asked for) and ``[DONE]``.
+    Made one at a time, as they are sent, so the first goes out before the rest are
+    built. The last two events are the usage chunk (when asked for) and ``[DONE]``.
     """
     base = {
         "id": completion["id"],
@@ -104,11 +105,13 @@ def chunk_events(
             chunk["usage"] = None
         return _sse(chunk)
 
-    events: list[tuple[bytes, bool]] = [(event({"role": "assistant", "content": "", "refusal": None}), False)]
+    yield event({"role": "assistant", "content": "", "refusal": None}), False
     if message.get("content"):
-        events += [(event({"content": piece}), True) for piece in streamed.split(message["content"])]
+        for piece in streamed.split(message["content"]):
+            yield event({"content": piece}), True
     if message.get("refusal"):
-        events += [(event({"refusal": piece}), True) for piece in streamed.split(message["refusal"])]
+        for piece in streamed.split(message["refusal"]):
+            yield event({"refusal": piece}), True
     for index, call in enumerate(message.get("tool_calls") or ()):
         opening = {
             "index": index,
@@ -116,14 +119,13 @@ def chunk_events(
             "type": "function",
             "function": {"name": call["function"]["name"], "arguments": ""},
         }
-        events.append((event({"tool_calls": [opening]}), False))
+        yield event({"tool_calls": [opening]}), False
         for piece in streamed.split(call["function"]["arguments"]):
-            events.append((event({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}), True))
-    events.append((event({}, choice["finish_reason"]), False))
+            yield event({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}), True
+    yield event({}, choice["finish_reason"]), False
     if include_usage:
-        events.append((_sse({**base, "choices": [], "usage": completion["usage"]}), False))
-    events.append((b"data: [DONE]\n\n", False))
-    return events
+        yield _sse({**base, "choices": [], "usage": completion["usage"]}), False
+    yield b"data: [DONE]\n\n", False
 
 
 def _sse(data: Any) -> bytes:
