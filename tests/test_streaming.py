@@ -6,6 +6,7 @@ spec by the server. Retry waits are injected; the one stall test waits 0.3 s.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -228,6 +229,23 @@ def test_sync_stream_and_breaking_out_early(server: ScriptedChatServer) -> None:
         if update.data:
             break  # closes the stream; the connection pool stays usable
     assert ex.extract_sync("z").locations[0].city == "New York"
+
+
+async def test_stopping_early_closes_the_stream_and_frees_its_slot(server: ScriptedChatServer) -> None:
+    # One request at a time through this backend: a slot kept by an abandoned stream would hang the next.
+    settings = Settings.from_mapping(
+        {"backends": {"openai": {"base_url": server.base_url, "max_concurrency": 1}}}
+    )
+    server.enqueue(
+        Reply.json(TWO, streaming=Streamed(chunk_size=2, stall_after=10, stall=30)), Reply.json(NY)
+    )
+    ex = LocationExtractor(settings=settings)
+    updates = ex.extract_stream("x")
+    async for update in updates:
+        if update.data:
+            break
+    await updates.aclose()  # what `async for` leaves to the caller (or the garbage collector)
+    assert (await asyncio.wait_for(ex.extract("y"), 5)).locations[0].city == "New York"
 
 
 async def test_a_backend_without_stream_gives_one_final_update() -> None:

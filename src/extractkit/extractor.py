@@ -27,7 +27,7 @@ import re
 import time
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
@@ -528,7 +528,7 @@ class Extractor(Generic[OutputT]):
 
     def extract_stream(
         self, text: str, *, history: Iterable[HistoryItem] | None = None
-    ) -> AsyncIterator[StreamUpdate[OutputT]]:
+    ) -> AsyncGenerator[StreamUpdate[OutputT], None]:
         """Stream the extraction: partial values while the model writes, then the validated one.
 
         Use as ``async for update in extractor.extract_stream(text)``. Each

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -114,20 +114,21 @@ _UNSET: Any = object()
 
 async def stream_extraction(
     extractor: Extractor[OutputT], text: str, history: Any = None
-) -> AsyncIterator[StreamUpdate[OutputT]]:
+) -> AsyncGenerator[StreamUpdate[OutputT], None]:
     """The loop behind :meth:`Extractor.extract_stream` (same rules as ``extract_detailed``)."""
     started = time.perf_counter()
     history = _history(history)
-    ref, ctx = extractor._context(text, history)
-    base = extractor._request(ref, ctx)
-    backend, gate = extractor._resolve_backend(ref)
     output_type = extractor._output_type()
+    backend, gate = extractor._resolve_backend(extractor.resolve_model())
     stream = getattr(backend, "stream", None)
     if stream is None:
         extraction = await extractor.extract_detailed(text, history=history)
-        data = _unwrap(extractor.dump_output(extraction.value, ctx), ctx.spec.wrapped)
+        spec = extractor.spec
+        data = _unwrap(spec.dump(extraction.value), spec.wrapped)
         yield StreamUpdate(data, None, 1, output_type, extraction=extraction)
         return
+    ref, ctx = extractor._context(text, history)
+    base = extractor._request(ref, ctx)
     from extractkit.extractor import _raw_answer, _reask_turns
     from extractkit.repair import StreamingParser
 
@@ -155,14 +156,21 @@ async def stream_extraction(
         try:
             if gate is not None:
                 await gate.acquire()
+            deltas = stream(request)
             try:
-                async for delta in stream(request):
+                async for delta in deltas:
                     piece = answer.add(delta)
                     if piece and view.update(parser.feed(piece)):
                         yield StreamUpdate(view.data, view.in_progress, streams, output_type)
             finally:
-                if gate is not None:
-                    gate.release()
+                try:
+                    # A caller that stops early ends the HTTP stream now, not when collected.
+                    close = getattr(deltas, "aclose", None)
+                    if close is not None:
+                        await close()
+                finally:
+                    if gate is not None:
+                        gate.release()
             if answer.finish_reason is None:
                 raise BackendConnectionError(
                     f"{backend.name}: the stream ended before the answer did (no finish_reason): "
