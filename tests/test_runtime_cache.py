@@ -8,6 +8,7 @@ wrapped to count; our code runs unchanged) against a real local server.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import openai
@@ -41,7 +42,9 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedChatServer]:
     with ScriptedChatServer(lambda request: Reply.json(NY), validate=spec_validator) as srv:
         monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        # A key of its own: a client cached on the shared sync loop by an earlier test
+        # (whose server may have had this port) can never match.
+        monkeypatch.setenv("OPENAI_API_KEY", f"sk-test-{uuid.uuid4().hex}")
         yield srv
     assert srv.spec_errors == []
 
