@@ -1,7 +1,9 @@
 """extractkit: typed, reliable, cheap structured extraction with chat models.
 
-Public names are imported lazily on first use, so ``import extractkit`` stays
-fast (pydantic and the openai client load only when an extractor is used).
+Public names are imported lazily on first use, from the module that defines
+them, so ``import extractkit`` stays fast and ``from extractkit import
+LocationExtractor`` loads only what that extractor needs (openai, tenacity and
+entry points load on first use; see bench/import_time.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from extractkit.backends import ChatBackend, register_backend
+    from extractkit.backends import ChatBackend, StreamingChatBackend, register_backend
     from extractkit.backends.openai import OpenAIChatBackend
     from extractkit.config import BackendConfig, ModelRef, Settings, get_settings, set_settings
     from extractkit.exceptions import (
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from extractkit.prompts import Example
     from extractkit.retries import RetryPolicy
     from extractkit.runtime import aclose
+    from extractkit.streaming import StreamUpdate
 
 _EXPORTS: dict[str, str] = {
     "AuthenticationError": "extractkit.exceptions",
@@ -63,12 +66,12 @@ _EXPORTS: dict[str, str] = {
     "Extractor": "extractkit.extractor",
     "FineTuneError": "extractkit.exceptions",
     "HTTPStatusError": "extractkit.exceptions",
-    "IntentRouter": "extractkit.extractors",
+    "IntentRouter": "extractkit.extractors.intent",
     "InvalidOutputError": "extractkit.exceptions",
     "ItemResult": "extractkit.extractor",
-    "Location": "extractkit.extractors",
-    "LocationExtractor": "extractkit.extractors",
-    "Locations": "extractkit.extractors",
+    "Location": "extractkit.extractors.location_types",
+    "LocationExtractor": "extractkit.extractors.location",
+    "Locations": "extractkit.extractors.location_types",
     "Message": "extractkit.messages",
     "ModelProfile": "extractkit.profiles",
     "ModelRef": "extractkit.config",
@@ -82,6 +85,8 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "extractkit.retries",
     "ServerError": "extractkit.exceptions",
     "Settings": "extractkit.config",
+    "StreamUpdate": "extractkit.streaming",
+    "StreamingChatBackend": "extractkit.backends",
     "TruncatedOutputError": "extractkit.exceptions",
     "UnparseableOutputError": "extractkit.exceptions",
     "Usage": "extractkit.messages",

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +30,7 @@ __all__ = [
     "CONFIG_FILENAME",
     "BackendConfig",
     "ExtractorConfig",
+    "FrozenOptions",
     "ModelRef",
     "Settings",
     "get_settings",
@@ -93,9 +93,66 @@ def _parse_ref(ref: str) -> ModelRef:
     return ModelRef._parse(ref)
 
 
+@lru_cache(maxsize=64)
+def _default_backend(provider: str) -> BackendConfig:
+    env_key = "OPENAI_API_KEY" if provider == "openai" else None
+    return BackendConfig(provider=provider, type=provider, api_key_env=env_key)
+
+
+class FrozenOptions(Mapping[str, Any]):
+    """A read-only, hashable mapping of a backend's extra options.
+
+    A :class:`BackendConfig` is a cache key (one HTTP client per event loop and
+    configuration value), so every part of it must hash by value. TOML values are
+    strings, numbers, booleans, dates, arrays and tables; arrays and tables hash
+    through a frozen copy.
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = dict(data or {})
+        self._hash = hash(frozenset((k, _frozen(v)) for k, v in self._data.items()))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenOptions):
+            return self._hash == other._hash and self._data == other._data
+        return isinstance(other, Mapping) and self._data == dict(other.items())
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+_NO_OPTIONS = FrozenOptions()
+
+
 @dataclass(frozen=True, slots=True)
 class BackendConfig:
     """How to reach one provider.
+
+    Frozen and hashable by value: the runtime keeps one backend (one HTTP client and
+    its connection pool) per event loop and configuration value, so two equal configs
+    share a client however they were built.
 
     Attributes:
         provider: The name used in model references (the TOML table name).
@@ -107,7 +164,8 @@ class BackendConfig:
         max_concurrency: Requests in flight at once through this backend.
         azure_endpoint: Azure OpenAI resource endpoint (``type = "azure"``).
         api_version: Azure OpenAI API version.
-        options: Other keys, passed to the backend factory.
+        options: Other keys, passed to the backend factory (kept as a read-only
+            :class:`FrozenOptions`).
     """
 
     provider: str
@@ -118,7 +176,11 @@ class BackendConfig:
     max_concurrency: int = 16
     azure_endpoint: str | None = None
     api_version: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = _NO_OPTIONS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, FrozenOptions):
+            object.__setattr__(self, "options", FrozenOptions(self.options) if self.options else _NO_OPTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +212,15 @@ class Settings:
     source: str | None = None
 
     def backend(self, provider: str) -> BackendConfig:
-        """The backend config for ``provider``; a default one when not configured."""
+        """The backend config for ``provider``; a default one when not configured.
+
+        The default for a provider is the same object on every call (no config file is
+        the common case, and the runtime caches one client per configuration).
+        """
         cfg = self.backends.get(provider)
         if cfg is not None:
             return cfg
-        env_key = "OPENAI_API_KEY" if provider == "openai" else None
-        return BackendConfig(provider=provider, type=provider, api_key_env=env_key)
+        return _default_backend(provider)
 
     def extractor(self, name: str) -> ExtractorConfig:
         """The ``[extractors.NAME]`` table, empty when absent."""
@@ -174,6 +239,8 @@ class Settings:
         file = Path(path) if path is not None else _discover(env)
         data: dict[str, Any] = {}
         if file is not None:
+            import tomllib  # only with a config file: most zero-config processes never parse TOML
+
             try:
                 with open(file, "rb") as fh:
                     data = tomllib.load(fh)

@@ -27,14 +27,11 @@ import re
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
-from extractkit.backends import ChatBackend
-from extractkit.bookkeeping import ExtractionRun, shared_store
-from extractkit.config import ModelRef, Settings, get_settings
 from extractkit.exceptions import (
     BackendError,
     ExtractKitError,
@@ -44,18 +41,77 @@ from extractkit.exceptions import (
     UnparseableOutputError,
     UserError,
 )
-from extractkit.messages import ChatRequest, ChatResponse, Message, ResponseFormat, ToolCall, ToolSpec, Usage
-from extractkit.output import OutputSpec, ValidationFailure, output_spec
-from extractkit.profiles import ModelProfile, OutputMode, profile_for
-from extractkit.prompts import Example, feedback_text, system_prompt
-from extractkit.results import CallContext, CutOffAnswer, Extraction, ItemResult, value_at
-from extractkit.retries import RetryPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from extractkit.backends import ChatBackend
+    from extractkit.bookkeeping import ExtractionRun, shared_store
+    from extractkit.config import ModelRef, Settings, get_settings
+    from extractkit.messages import (
+        ChatRequest,
+        ChatResponse,
+        Message,
+        ResponseFormat,
+        ToolCall,
+        ToolSpec,
+        Usage,
+    )
+    from extractkit.output import OutputSpec, ValidationFailure, output_spec
+    from extractkit.profiles import ModelProfile, OutputMode, profile_for
+    from extractkit.prompts import Example, feedback_text, system_prompt
+    from extractkit.results import CallContext, CutOffAnswer, Extraction, ItemResult, value_at
+    from extractkit.retries import RetryPolicy, call_with_retries
+    from extractkit.streaming import StreamUpdate
+
+# What calls need but the class definition does not: imported on first use (the first
+# Extractor() or override()), so `from extractkit import LocationExtractor` loads only
+# the class (bench/import_time.py). Keep this table and the TYPE_CHECKING block above alike.
+_DEFERRED: dict[str, tuple[str, ...]] = {
+    "extractkit.bookkeeping": ("ExtractionRun", "shared_store"),
+    "extractkit.config": ("ModelRef", "Settings", "get_settings"),
+    "extractkit.messages": (
+        "ChatRequest",
+        "ChatResponse",
+        "Message",
+        "ResponseFormat",
+        "ToolCall",
+        "ToolSpec",
+        "Usage",
+    ),
+    "extractkit.output": ("OutputSpec", "ValidationFailure", "output_spec"),
+    "extractkit.profiles": ("ModelProfile", "OutputMode", "profile_for"),
+    "extractkit.prompts": ("Example", "feedback_text", "system_prompt"),
+    "extractkit.results": ("CallContext", "CutOffAnswer", "Extraction", "ItemResult", "value_at"),
+    "extractkit.retries": ("RetryPolicy", "call_with_retries"),
+}
+_loaded = False
+
+
+def _load() -> None:
+    """Import the deferred names into this module's globals (idempotent, thread-safe)."""
+    global _loaded
+    import importlib
+
+    namespace = globals()
+    for module_name, names in _DEFERRED.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            namespace[name] = getattr(module, name)
+    _loaded = True
+
+
+def __getattr__(name: str) -> Any:
+    # `from extractkit.extractor import CallContext` before any extractor was made.
+    if not _loaded and any(name in names for names in _DEFERRED.values()):
+        _load()
+        return globals()[name]
+    raise AttributeError(f"module 'extractkit.extractor' has no attribute {name!r}")
+
 
 __all__ = ["CallContext", "CutOffAnswer", "Extraction", "Extractor", "ItemResult"]
 
 OutputT = TypeVar("OutputT")
 
-HistoryItem = Message | Mapping[str, Any]
+HistoryItem: TypeAlias = "Message | Mapping[str, Any]"
 
 
 @dataclass(frozen=True)
@@ -149,6 +205,8 @@ class Extractor(Generic[OutputT]):
         seed: int | None = None,
         store: Any = None,
     ) -> None:
+        if not _loaded:
+            _load()
         if self._output_type() is None:
             raise UserError(
                 f"{type(self).__name__} has no output type: subclass Extractor[YourType] or set output_type"
@@ -230,6 +288,8 @@ class Extractor(Generic[OutputT]):
         Called on ``Extractor`` itself it applies to every extractor. Scoped to the
         current context (thread / asyncio task), so concurrent tests don't interfere.
         """
+        if not _loaded:
+            _load()
         table = dict(_overrides.get())
         table[cls] = _Overrides(str(ModelRef.parse(model)) if model else None, backend)
         token = _overrides.set(table)
@@ -465,6 +525,38 @@ class Extractor(Generic[OutputT]):
                     errors=errors,
                 )
             request = replace(base, messages=base.messages + _reask_turns(response, raw, errors, unparseable))
+
+    def extract_stream(
+        self, text: str, *, history: Iterable[HistoryItem] | None = None
+    ) -> AsyncGenerator[StreamUpdate[OutputT], None]:
+        """Stream the extraction: partial values while the model writes, then the validated one.
+
+        Use as ``async for update in extractor.extract_stream(text)``. Each
+        :class:`~extractkit.streaming.StreamUpdate` has the value so far (``value``, a
+        partial instance of the output type; ``data``, its JSON), the path of a string
+        still being written (``in_progress``) and ``attempt``. Within one attempt a later
+        update only adds to an earlier one; a re-ask or a retried broken stream starts
+        the next attempt from nothing. The last update has ``done=True`` and the
+        ``extraction``, validated, recorded and priced exactly like :meth:`extract_detailed`.
+
+        Raises:
+            ExtractionError: no valid output (truncated, refused, unparseable, invalid).
+            BackendError: the model could not be reached after transport retries.
+        """
+        from extractkit.streaming import stream_extraction
+
+        return stream_extraction(self, text, history)
+
+    def extract_stream_sync(
+        self, text: str, *, history: Iterable[HistoryItem] | None = None
+    ) -> Iterator[StreamUpdate[OutputT]]:
+        """Blocking :meth:`extract_stream` (runs on extractkit's background event loop).
+
+        Leaving the loop early (``break``) closes the stream.
+        """
+        from extractkit.runtime import iterate_sync
+
+        return iterate_sync(self.extract_stream(text, history=history))
 
     async def _send(
         self, backend: ChatBackend, gate: asyncio.Semaphore | None, request: ChatRequest

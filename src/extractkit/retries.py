@@ -16,11 +16,12 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from typing import TYPE_CHECKING, TypeVar
 
 from extractkit.exceptions import BackendError, RateLimitError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["RetryPolicy", "call_with_retries"]
 
@@ -105,6 +106,9 @@ async def call_with_retries(
         if on_retry is not None:
             on_retry(exc, first_wait)
     await policy.sleep(first_wait)
+    # Imported here, not at the top: most processes never retry, and tenacity is
+    # a measurable part of `import extractkit` (bench/import_time.py).
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from extractkit.backends.base import check_destination
@@ -26,12 +27,19 @@ from extractkit.exceptions import (
     RateLimitError,
     ServerError,
 )
-from extractkit.messages import ChatRequest, ChatResponse, FinishReason, ToolCall, Usage
+from extractkit.messages import ChatDelta, ChatRequest, ChatResponse, FinishReason, ToolCall, Usage
 
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAIChatBackend", "map_error", "provider_message", "response_from_json", "to_response"]
+__all__ = [
+    "OpenAIChatBackend",
+    "delta_from_json",
+    "map_error",
+    "provider_message",
+    "response_from_json",
+    "to_response",
+]
 
 _FINISH: dict[str | None, FinishReason] = {
     "stop": "stop",
@@ -95,6 +103,9 @@ class OpenAIChatBackend:
                 key=f"backends.{provider}.api_version",
             )
         self._client: openai.AsyncOpenAI | None = None
+        # With no base_url the SDK reads OPENAI_BASE_URL; the tripwire must see where
+        # requests really go (a local test server), not "the provider default".
+        self._env_url = None if base_url or azure_endpoint else os.environ.get("OPENAI_BASE_URL") or None
 
     @classmethod
     def from_config(cls, config: BackendConfig) -> OpenAIChatBackend:
@@ -200,7 +211,7 @@ class OpenAIChatBackend:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send one chat completion; map the answer and errors."""
-        check_destination(self.azure_endpoint or self.base_url)
+        check_destination(self.azure_endpoint or self.base_url or self._env_url)
         client = self.client()
         params = self.build_params(request)
         options: dict[str, Any] = {} if request.timeout is None else {"timeout": request.timeout}
@@ -219,6 +230,50 @@ class OpenAIChatBackend:
         except Exception as exc:
             raise map_error(exc, self.name) from exc
         return response_from_json(data)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """Stream one chat completion (server-sent events); yield its pieces, usage last.
+
+        The body is :meth:`build_params`' with ``stream=true`` and
+        ``stream_options.include_usage`` (the usage arrives in a last chunk with no
+        choices). ``request.timeout`` bounds each wait for the next bytes, so a stream
+        that stalls raises BackendTimeoutError. Errors map as for :meth:`complete`.
+        """
+        import openai
+
+        check_destination(self.azure_endpoint or self.base_url or self._env_url)
+        client = self.client()
+        params = self.build_params(request)
+        params["stream"] = True
+        params["stream_options"] = {"include_usage": True}
+        options: dict[str, Any] = {} if request.timeout is None else {"timeout": request.timeout}
+        try:
+            # The SDK's generic POST again (see complete()): its SSE decoding and error
+            # mapping, each event handed over as the parsed JSON dict (cast_to=object),
+            # not built into a pydantic ChatCompletionChunk.
+            events = await client.post(
+                "/chat/completions",
+                body=params,
+                cast_to=object,
+                options=cast(Any, options),
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
+            )
+        except Exception as exc:
+            raise map_error(exc, self.name) from exc
+        try:
+            async for data in events:
+                delta = delta_from_json(data)
+                if delta is not None:
+                    yield delta
+        except BackendError:
+            raise
+        except ValueError as exc:
+            raise BackendError(f"{self.name}: a streamed chunk is not JSON: {exc}") from None
+        except Exception as exc:
+            raise map_error(exc, self.name) from exc
+        finally:
+            await events.close()
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -258,6 +313,52 @@ def response_from_json(data: Any) -> ChatResponse:
         refusal=msg.get("refusal"),
         model=data.get("model"),
         response_id=data.get("id"),
+    )
+
+
+def delta_from_json(data: Any) -> ChatDelta | None:
+    """Reduce one ``chat.completion.chunk`` JSON object to a :class:`ChatDelta` (``None``: nothing in it)."""
+    if not isinstance(data, dict):
+        raise BackendError(f"a streamed chunk is not a JSON object: {data!r:.200}")
+    raw_usage = data.get("usage")
+    usage = None
+    if isinstance(raw_usage, dict):
+        details = raw_usage.get("prompt_tokens_details")
+        usage = Usage(
+            raw_usage.get("prompt_tokens") or 0,
+            raw_usage.get("completion_tokens") or 0,
+            (details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+        )
+    choices = data.get("choices")
+    if not choices:
+        if usage is None:
+            return None
+        return ChatDelta(usage=usage, model=data.get("model"), response_id=data.get("id"))
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise BackendError(f"a streamed chunk has a malformed choice: {choice!r:.200}")
+    delta = choice.get("delta") or {}
+    arguments, call_id, name = "", None, None
+    calls = delta.get("tool_calls")
+    if calls:
+        for call in calls:
+            # The extractor forces one tool: the first call (index 0) is the answer.
+            if isinstance(call, dict) and (call.get("index") or 0) == 0:
+                function = call.get("function") or {}
+                arguments = function.get("arguments") or ""
+                call_id, name = call.get("id"), function.get("name")
+                break
+    finish = choice.get("finish_reason")
+    return ChatDelta(
+        delta.get("content") or "",
+        arguments,
+        call_id,
+        name,
+        delta.get("refusal") or "",
+        None if finish is None else _FINISH.get(finish, "other"),
+        usage,
+        data.get("model"),
+        data.get("id"),
     )
 
 
