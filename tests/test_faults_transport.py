@@ -14,6 +14,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai  # noqa: F401  (imported here so that no measured time includes importing it)
@@ -234,3 +235,11 @@ async def test_a_connection_closed_before_any_answer_is_retried(server: FaultSer
 async def test_a_body_that_ends_at_close_without_a_length_is_read(server: FaultServer) -> None:
     server.enqueue(Fault.json(ANSWER, declared_length=-1))
     assert (await extractor(server, timeout=2).extract("x")).locations[0].city == "New York"
+
+
+def test_the_documented_defaults_match_the_code() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
+    ex = LocationExtractor()
+    assert ex.requests_per_call() == 15 and "= **15**" in page
+    assert ex.resolve_deadline() == 180 and "**180 s**" in page
+    assert RetryPolicy().worst_case_waits() == 7.5 and "≤ 7.5 s per answer" in page

@@ -501,11 +501,11 @@ class Extractor(Generic[OutputT]):
                     errors=errors,
                 )
             log.info(
-                "%s: answer attempt %d of %d with %s is re-asked: %s",
+                "%s: re-asked %s, answer attempt %d of %d, after: %s",
                 type(self).__name__,
+                ref,
                 attempts + 1,
                 max_attempts,
-                ref,
                 "; ".join(errors[:3]),
             )
             request = replace(base, messages=base.messages + _reask_turns(response, raw, errors, unparseable))
