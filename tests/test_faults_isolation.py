@@ -23,6 +23,7 @@ from extractkit import (
     LocationExtractor,
     Locations,
     MalformedResponseError,
+    RequestBudgetError,
     ServerError,
     Settings,
 )
@@ -31,7 +32,7 @@ from extractkit.datasets import LabelCheckpoint, label_inputs
 from extractkit.evals import Candidate, run_eval
 from extractkit.evals.scorers import Score
 from extractkit.results import CallContext
-from extractkit.retries import RetryPolicy
+from extractkit.retries import RequestBudget, RetryPolicy
 from extractkit.testing.faults import Fault, FaultServer, RawRequest, completion, with_field
 from extractkit.testing.openai_jobs import add_openai_jobs
 from extractkit.testing.server import RecordedRequest, Reply, ScriptedChatServer
@@ -235,3 +236,13 @@ async def test_an_eval_run_isolates_cases(server: FaultServer) -> None:
     assert by_case["lyon"].error_type == "MalformedResponseError"
     assert by_case["rome"].error_type == "ItemError" and "picky" in (by_case["rome"].error or "")
     assert report.metrics["mini"].accuracy.hits == 1 and report.metrics["mini"].n == 4
+
+
+async def test_a_spent_budget_sends_nothing(server: FaultServer) -> None:
+    budget = RequestBudget(2)
+    ex = LocationExtractor(settings=settings_for(server.base_url, timeout=2), retry=no_wait())
+    await ex.extract_detailed("nurse in Paris", budget=budget)
+    await ex.extract_detailed("nurse in Paris", budget=budget)
+    with pytest.raises(RequestBudgetError) as info:
+        await ex.extract_detailed("nurse in Paris", budget=budget)
+    assert info.value.limit == 2 and len(server.requests) == 2

@@ -145,7 +145,7 @@ class RequestBudget:
         if self.used >= self.limit:
             raise RequestBudgetError(
                 f"the request budget of {self.limit} request(s) for this input is spent; raise it "
-                "(dataset label: --max-requests / label_inputs(max_requests=...))",
+                "(label_inputs(max_requests=...)) or look at why its earlier requests failed",
                 limit=self.limit,
             )
         self.used += 1
