@@ -564,16 +564,21 @@ class Extractor(Generic[OutputT]):
         what = f"{ref or request.model} request"
         if deadline is None:
             return await call_with_retries(once, self.retry, budget=budget, what=what)
-        if deadline.remaining() <= 0:
+        left = deadline.remaining()
+        if left <= 0:
             raise deadline.exceeded("before the next answer attempt was sent")
-        bound = asyncio.timeout_at(deadline.at)
-        try:
-            async with bound:
-                return await call_with_retries(once, self.retry, deadline=deadline, budget=budget, what=what)
-        except TimeoutError:
-            if not bound.expired():
-                raise
-            raise deadline.exceeded("while waiting for the model's answer") from None
+        # A backend that bounds each request by its timeout needs no deadline timer for a first
+        # try that is sure to end in time (and does not queue at the gate): one timer a call.
+        timeout = request.timeout if request.timeout is not None else getattr(backend, "timeout", None)
+        bounded = (
+            getattr(backend, "bounds_requests", False)
+            and isinstance(timeout, int | float)
+            and timeout < left
+            and (gate is None or not gate.locked())
+        )
+        return await call_with_retries(
+            once, self.retry, deadline=deadline, first_try_bounded=bounded, budget=budget, what=what
+        )
 
     async def extract_many(
         self,

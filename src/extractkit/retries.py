@@ -107,6 +107,17 @@ class Deadline:
         """Seconds left (negative once passed)."""
         return self.at - asyncio.get_running_loop().time()
 
+    async def bound(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable``, cancelled when the deadline passes (then its BackendTimeoutError)."""
+        timer = asyncio.timeout_at(self.at)
+        try:
+            async with timer:
+                return await awaitable
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            raise self.exceeded("while waiting for the model's answer") from None
+
     def exceeded(self, during: str) -> BackendTimeoutError:
         """The error for a call that ran out of time ``during`` something."""
         return BackendTimeoutError(
@@ -175,6 +186,7 @@ async def call_with_retries(
     *,
     on_retry: Callable[[BaseException, float], None] | None = None,
     deadline: Deadline | None = None,
+    first_try_bounded: bool = False,
     budget: RequestBudget | None = None,
     what: str = "request",
 ) -> T:
@@ -187,8 +199,12 @@ async def call_with_retries(
         fn: One try.
         policy: Attempts and waits.
         on_retry: Called with the error and the wait before each retry.
-        deadline: When the wait before a retry would end past it, raise the deadline's
-            BackendTimeoutError (the error that failed last is its ``__cause__``) instead.
+        deadline: Every try and wait runs within it (cancelled when it passes), and a wait
+            that would end past it is not slept: the deadline's BackendTimeoutError is raised
+            at once instead, the error that failed last as its ``__cause__``.
+        first_try_bounded: The first try is known to end before the deadline (the backend
+            bounds each request by a timeout shorter than the time left), so only the
+            retries need the deadline's timer: the common, successful call arms none.
         budget: Stop retrying when it has no request left (the last error is raised).
         what: Names the call in the retry log lines (``"openai:gpt-4o-mini request"``).
     """
@@ -197,7 +213,9 @@ async def call_with_retries(
     # Fast path: most calls succeed first time, and building tenacity's machinery costs
     # more than the rest of an extraction. Tenacity takes over only after a failure.
     try:
-        return await fn()
+        if deadline is None or first_try_bounded:
+            return await fn()
+        return await deadline.bound(fn())
     except BackendError as exc:
         if policy.max_attempts <= 1 or not retryable(exc) or (budget is not None and budget.left <= 0):
             raise
@@ -205,7 +223,35 @@ async def call_with_retries(
         _before_retry(exc, first_wait, 2, policy, deadline, what)
         if on_retry is not None:
             on_retry(exc, first_wait)
-    await policy.sleep(first_wait)
+    if deadline is None:
+        await policy.sleep(first_wait)
+        return await _retrying(fn, policy, on_retry, deadline, budget, what)
+    return await deadline.bound(_sleep_then_retry(first_wait, fn, policy, on_retry, deadline, budget, what))
+
+
+async def _sleep_then_retry(
+    wait: float,
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    on_retry: Callable[[BaseException, float], None] | None,
+    deadline: Deadline | None,
+    budget: RequestBudget | None,
+    what: str,
+) -> T:
+    await policy.sleep(wait)
+    return await _retrying(fn, policy, on_retry, deadline, budget, what)
+
+
+async def _retrying(
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    on_retry: Callable[[BaseException, float], None] | None,
+    deadline: Deadline | None,
+    budget: RequestBudget | None,
+    what: str,
+) -> T:
+    """Tries 2..max_attempts through tenacity (after the first failed and its wait was slept)."""
+    retryable = _retryable(policy)
 
     def stop(state: RetryCallState) -> bool:
         # Attempt numbers here count from the second try of the request.

@@ -68,6 +68,7 @@ class OpenAIChatBackend:
     """
 
     supports_logit_bias = True
+    bounds_requests = True  # complete() ends within the request's timeout (see ChatBackend)
 
     def __init__(
         self,
