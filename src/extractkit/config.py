@@ -194,6 +194,7 @@ class ExtractorConfig:
     temperature: float | None = None
     max_tokens: int | None = None
     timeout: float | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class Settings:
     store_url: str | None = None
     max_concurrency: int = 8
     source: str | None = None
+    deadline: float | None = None
 
     def backend(self, provider: str) -> BackendConfig:
         """The backend config for ``provider``; a default one when not configured.
@@ -260,9 +262,10 @@ class Settings:
         p = _Parser(source)
         p.check_keys(data, "", {"defaults", "backends", "extractors", "prices", "store"})
         defaults = p.table(data, "defaults")
-        p.check_keys(defaults, "defaults", {"model", "max_concurrency"})
+        p.check_keys(defaults, "defaults", {"model", "max_concurrency", "deadline"})
         default_model = p.model_ref(defaults, "defaults.model")
         max_conc = p.integer(defaults, "defaults.max_concurrency", minimum=1, default=8)
+        deadline = p.number(defaults, "defaults.deadline", minimum=_MIN_SECONDS)
 
         backends: dict[str, BackendConfig] = {}
         for name, raw in p.table(data, "backends").items():
@@ -292,6 +295,7 @@ class Settings:
             store_url=store_url,
             max_concurrency=max_conc,
             source=source,
+            deadline=deadline,
         )
         return settings._with_env(env) if env is not None else settings
 
@@ -299,6 +303,7 @@ class Settings:
         extractors = dict(self.extractors)
         default_model = self.default_model
         store_url = self.store_url
+        deadline = self.deadline
         for key, value in env.items():
             if not key.startswith("EXTRACTKIT_"):
                 continue
@@ -307,6 +312,12 @@ class Settings:
                 default_model = str(ModelRef.parse(_env_value(key, value)))
             elif rest == "STORE":
                 store_url = value or None
+            elif rest == "DEADLINE":
+                deadline = _env_seconds(key, value)
+            elif rest.endswith("_DEADLINE"):
+                name = rest[: -len("_DEADLINE")].lower()
+                current = extractors.get(name, ExtractorConfig())
+                extractors[name] = dataclasses.replace(current, deadline=_env_seconds(key, value))
             elif rest.endswith("_MODEL"):
                 name = rest[: -len("_MODEL")].lower()
                 ref = str(ModelRef.parse(_env_value(key, value)))
@@ -320,7 +331,26 @@ class Settings:
             store_url=store_url,
             max_concurrency=self.max_concurrency,
             source=self.source,
+            deadline=deadline,
         )
+
+
+_MIN_SECONDS = 0.001
+
+
+def _env_seconds(key: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= _MIN_SECONDS:
+        raise ConfigError(
+            f"environment variable {key} must be a number of seconds >= {_MIN_SECONDS} ('inf' for no "
+            f"deadline), got {value!r}",
+            key=key,
+            source=key,
+        )
+    return seconds
 
 
 def _env_value(key: str, value: str) -> str:
@@ -462,6 +492,7 @@ class _Parser:
                 "temperature",
                 "max_tokens",
                 "timeout",
+                "deadline",
             },
         )
         return ExtractorConfig(
@@ -471,7 +502,8 @@ class _Parser:
             max_attempts=self.opt_integer(raw, f"{key}.max_attempts", minimum=1),
             temperature=self.number(raw, f"{key}.temperature", minimum=0.0),
             max_tokens=self.opt_integer(raw, f"{key}.max_tokens", minimum=1),
-            timeout=self.number(raw, f"{key}.timeout", minimum=0.001),
+            timeout=self.number(raw, f"{key}.timeout", minimum=_MIN_SECONDS),
+            deadline=self.number(raw, f"{key}.deadline", minimum=_MIN_SECONDS),
         )
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
+import math
 import random
 import re
 import time
@@ -34,8 +36,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from extractkit.exceptions import (
     BackendError,
-    ExtractKitError,
     InvalidOutputError,
+    ItemError,
     RefusalError,
     RepairError,
     UnparseableOutputError,
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
     from extractkit.profiles import ModelProfile, OutputMode, profile_for
     from extractkit.prompts import Example, feedback_text, system_prompt
     from extractkit.results import CallContext, CutOffAnswer, Extraction, ItemResult, value_at
-    from extractkit.retries import RetryPolicy, call_with_retries
+    from extractkit.retries import Deadline, RequestBudget, RetryPolicy, call_with_retries
     from extractkit.streaming import StreamUpdate
 
 # What calls need but the class definition does not: imported on first use (the first
@@ -81,7 +83,7 @@ _DEFERRED: dict[str, tuple[str, ...]] = {
     "extractkit.profiles": ("ModelProfile", "OutputMode", "profile_for"),
     "extractkit.prompts": ("Example", "feedback_text", "system_prompt"),
     "extractkit.results": ("CallContext", "CutOffAnswer", "Extraction", "ItemResult", "value_at"),
-    "extractkit.retries": ("RetryPolicy", "call_with_retries"),
+    "extractkit.retries": ("Deadline", "RequestBudget", "RetryPolicy", "call_with_retries"),
 }
 _loaded = False
 
@@ -107,7 +109,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'extractkit.extractor' has no attribute {name!r}")
 
 
-__all__ = ["CallContext", "CutOffAnswer", "Extraction", "Extractor", "ItemResult"]
+__all__ = ["DEFAULT_DEADLINE_FACTOR", "CallContext", "CutOffAnswer", "Extraction", "Extractor", "ItemResult"]
+
+DEFAULT_DEADLINE_FACTOR = 3
+"""With no deadline configured, a call may take this many times its request timeout (3 x 60 s)."""
+
+_DEFAULT_TIMEOUT = 60.0  # a backend that declares no timeout of its own
+
+log = logging.getLogger("extractkit.extractor")
 
 OutputT = TypeVar("OutputT")
 
@@ -164,7 +173,9 @@ class Extractor(Generic[OutputT]):
         retry: Transport retry policy (429/5xx/timeouts/connection errors).
         temperature: Sampling temperature (default 0).
         max_tokens: Completion token limit.
-        timeout: Seconds per request.
+        timeout: Seconds per request, connect to last byte (default: the backend's, 60 s).
+        deadline: Seconds for the whole call, transport retries and re-asks included
+            (default: ``deadline`` in config, else 3 x the request timeout; ``math.inf`` for none).
         seed: Seed for the per-call random source (route shuffling) and the API's ``seed``.
         store: Where to record exchanges (a Store, a URL, or ``False`` to disable);
             default: ``[store]`` in config.
@@ -202,6 +213,7 @@ class Extractor(Generic[OutputT]):
         temperature: float | None = 0.0,
         max_tokens: int | None = None,
         timeout: float | None = None,
+        deadline: float | None = None,
         seed: int | None = None,
         store: Any = None,
     ) -> None:
@@ -221,6 +233,10 @@ class Extractor(Generic[OutputT]):
             )
         if max_attempts is not None and max_attempts < 1:
             raise UserError(f"max_attempts must be >= 1, got {max_attempts}")
+        if deadline is not None and not deadline > 0:
+            raise UserError(f"deadline must be a number of seconds > 0 (math.inf for none), got {deadline!r}")
+        if timeout is not None and not timeout > 0:
+            raise UserError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self._model = str(ModelRef.parse(model)) if model is not None else None
         self._backend = backend
         self._settings = settings
@@ -231,6 +247,7 @@ class Extractor(Generic[OutputT]):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = timeout
+        self.deadline = deadline
         self.seed = seed
         self._rng = random.Random(seed)
         self._store_arg = store
@@ -468,16 +485,32 @@ class Extractor(Generic[OutputT]):
         return run_sync(self.extract(text, history=history))
 
     async def extract_detailed(
-        self, text: str, *, history: Iterable[HistoryItem] | None = None
+        self,
+        text: str,
+        *,
+        history: Iterable[HistoryItem] | None = None,
+        budget: RequestBudget | None = None,
     ) -> Extraction[OutputT]:
-        """Like :meth:`extract`, with usage, cost, latency, attempts and repairs."""
+        """Like :meth:`extract`, with usage, cost, latency, attempts and repairs.
+
+        Args:
+            text: The input.
+            history: Earlier conversation turns.
+            budget: Requests this call may still send (shared across calls for one input, as
+                dataset labelling does); a spent budget ends the call with its last error.
+
+        Raises:
+            BackendTimeoutError: A request passed its timeout on every transport try, or the
+                call passed its deadline (``bound == "deadline"``).
+        """
         started = time.perf_counter()
         ref, ctx = self._context(text, history)
         base = self._request(ref, ctx)
         backend, gate = self._resolve_backend(ref)
-        max_attempts = (
-            self._max_attempts or self.settings.extractor(self.name).max_attempts or self.max_attempts
-        )
+        cfg = self.settings.extractor(self.name)
+        max_attempts = self._max_attempts or cfg.max_attempts or self.max_attempts
+        seconds = self._deadline_seconds(cfg, base.timeout, backend)
+        deadline = None if seconds == math.inf else Deadline(seconds)
         usage = Usage()
         request = base
         raw: str | None = None
@@ -486,7 +519,7 @@ class Extractor(Generic[OutputT]):
         run = ExtractionRun(self, ref, ctx, started)
         while True:
             try:
-                response = await self._send(backend, gate, request)
+                response = await self._send(backend, gate, request, deadline, budget, ref)
             except BackendError as exc:
                 run.note(request, raw, usage, attempts)
                 run.record(value=None, error=exc, repairs=())
@@ -515,15 +548,26 @@ class Extractor(Generic[OutputT]):
                 errors = exc.errors
             else:
                 return await run.succeed(value, repairs)
-            if attempts >= max_attempts:
+            spent = budget is not None and budget.left <= 0
+            if attempts >= max_attempts or spent:
                 kind = UnparseableOutputError if unparseable else InvalidOutputError
                 what = "no JSON could be recovered" if unparseable else "the output did not validate"
+                why = f"the input's request budget ({budget.limit}) was spent" if spent and budget else ""
                 raise run.fail(
                     kind,
-                    f"{type(self).__name__}: {what} after {attempts} attempt(s) with {ref}: "
-                    f"{'; '.join(errors[:3])}. Raise max_attempts, use a stronger model or the full prompt.",
+                    f"{type(self).__name__}: {what} after {attempts} attempt(s) with {ref}"
+                    f"{' (' + why + ')' if why else ''}: {'; '.join(errors[:3])}. "
+                    "Raise max_attempts, use a stronger model or the full prompt.",
                     errors=errors,
                 )
+            log.info(
+                "%s: re-asked %s, answer attempt %d of %d, after: %s",
+                type(self).__name__,
+                ref,
+                attempts + 1,
+                max_attempts,
+                "; ".join(errors[:3]),
+            )
             request = replace(base, messages=base.messages + _reask_turns(response, raw, errors, unparseable))
 
     def extract_stream(
@@ -558,16 +602,75 @@ class Extractor(Generic[OutputT]):
 
         return iterate_sync(self.extract_stream(text, history=history))
 
+    def requests_per_call(self) -> int:
+        """The most requests one call may send: transport tries x answer attempts (5 x 3 by default)."""
+        cfg = self.settings.extractor(self.name)
+        return self.retry.max_attempts * (self._max_attempts or cfg.max_attempts or self.max_attempts)
+
+    def resolve_deadline(self, backend: ChatBackend | None = None) -> float:
+        """Seconds one call may take (``math.inf`` for no deadline).
+
+        The ``deadline=`` argument, else ``deadline`` in ``[extractors.NAME]``
+        (``EXTRACTKIT_<NAME>_DEADLINE``), else in ``[defaults]`` (``EXTRACTKIT_DEADLINE``),
+        else :data:`DEFAULT_DEADLINE_FACTOR` x the request timeout.
+        """
+        cfg = self.settings.extractor(self.name)
+        timeout = self.timeout if self.timeout is not None else cfg.timeout
+        backend = backend or self._backend or self._override().backend
+        if backend is None and timeout is None:
+            timeout = self.settings.backend(self.resolve_model().provider).timeout
+        return self._deadline_seconds(cfg, timeout, backend)
+
+    def _deadline_seconds(self, cfg: Any, timeout: float | None, backend: ChatBackend | None) -> float:
+        if self.deadline is not None:
+            return self.deadline
+        if cfg.deadline is not None:
+            return float(cfg.deadline)
+        if self.settings.deadline is not None:
+            return self.settings.deadline
+        if timeout is None:
+            timeout = getattr(backend, "timeout", None)
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            timeout = _DEFAULT_TIMEOUT
+        return DEFAULT_DEADLINE_FACTOR * float(timeout)
+
     async def _send(
-        self, backend: ChatBackend, gate: asyncio.Semaphore | None, request: ChatRequest
+        self,
+        backend: ChatBackend,
+        gate: asyncio.Semaphore | None,
+        request: ChatRequest,
+        deadline: Deadline | None = None,
+        budget: RequestBudget | None = None,
+        ref: ModelRef | None = None,
     ) -> ChatResponse:
+        """One answer from the model, with transport retries, within the deadline and budget."""
+
         async def once() -> ChatResponse:
+            if budget is not None:
+                budget.take()
             if gate is None:
                 return await backend.complete(request)
             async with gate:
                 return await backend.complete(request)
 
-        return await call_with_retries(once, self.retry)
+        what = f"{ref or request.model} request"
+        if deadline is None:
+            return await call_with_retries(once, self.retry, budget=budget, what=what)
+        left = deadline.remaining()
+        if left <= 0:
+            raise deadline.exceeded("before the next answer attempt was sent")
+        # A backend that bounds each request by its timeout needs no deadline timer for a first
+        # try that is sure to end in time (and does not queue at the gate): one timer a call.
+        timeout = request.timeout if request.timeout is not None else getattr(backend, "timeout", None)
+        bounded = (
+            getattr(backend, "bounds_requests", False)
+            and isinstance(timeout, int | float)
+            and timeout < left
+            and (gate is None or not gate.locked())
+        )
+        return await call_with_retries(
+            once, self.retry, deadline=deadline, first_try_bounded=bounded, budget=budget, what=what
+        )
 
     async def extract_many(
         self,
@@ -575,16 +678,29 @@ class Extractor(Generic[OutputT]):
         *,
         concurrency: int | None = None,
         on_progress: Callable[[int, int, ItemResult[OutputT]], None] | None = None,
+        budgets: Sequence[RequestBudget] | None = None,
     ) -> list[ItemResult[OutputT]]:
         """Extract from many inputs with bounded concurrency, keeping input order.
 
-        Per-item failures are returned in :class:`ItemResult` (``error`` set), not raised.
-        ``on_progress(done, total, item)`` is called as each item finishes.
+        Items are isolated: whatever one input raises becomes that input's
+        :class:`ItemResult` error (an exception that is not an extractkit error is wrapped
+        in :class:`~extractkit.exceptions.ItemError`, the original kept as its cause), and
+        every other input's result comes back. Only cancellation (Ctrl-C) ends the call.
+        ``on_progress(done, total, item)`` is called as each item finishes; if it raises,
+        that item carries the error.
+
+        Args:
+            texts: The inputs.
+            concurrency: Extractions in flight (default: the settings' ``max_concurrency``).
+            on_progress: Called as each item finishes.
+            budgets: One :class:`~extractkit.retries.RequestBudget` per input (requests it may send).
         """
         items = list(texts)
         limit = concurrency or self.settings.max_concurrency
         if limit < 1:
             raise UserError(f"concurrency must be >= 1, got {limit}")
+        if budgets is not None and len(budgets) != len(items):
+            raise UserError(f"budgets has {len(budgets)} entries for {len(items)} inputs; give one per input")
         results: list[ItemResult[OutputT] | None] = [None] * len(items)
         cursor = iter(range(len(items)))
         done = 0
@@ -593,14 +709,19 @@ class Extractor(Generic[OutputT]):
             nonlocal done
             for i in cursor:
                 try:
-                    ex = await self.extract_detailed(items[i])
+                    budget = budgets[i] if budgets is not None else None
+                    ex = await self.extract_detailed(items[i], budget=budget)
                     result: ItemResult[OutputT] = ItemResult(i, items[i], extraction=ex)
-                except ExtractKitError as exc:
-                    result = ItemResult(i, items[i], error=exc)
-                results[i] = result
+                except Exception as exc:  # isolation: one input's failure is that input's result
+                    result = ItemResult(i, items[i], error=ItemError.wrap(exc, f"input {i}"))
                 done += 1
                 if on_progress is not None:
-                    on_progress(done, len(items), result)
+                    try:
+                        on_progress(done, len(items), result)
+                    except Exception as exc:
+                        error = ItemError.wrap(exc, f"input {i}: on_progress")
+                        result = ItemResult(i, items[i], extraction=result.extraction, error=error)
+                results[i] = result
 
         await asyncio.gather(*(worker() for _ in range(min(limit, len(items)) or 1)))
         return [r for r in results if r is not None]

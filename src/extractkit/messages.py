@@ -98,7 +98,8 @@ class ChatRequest:
 
     ``model`` is the provider's model name (the part after ``provider:``).
     ``logit_bias`` maps token ids to biases in [-100, 100]. ``timeout`` is in
-    seconds for this request; ``None`` leaves the backend default.
+    seconds for this request, from connect to the last byte of the answer;
+    ``None`` leaves the backend default.
     """
 
     model: str

@@ -105,7 +105,25 @@ class _SyncRunner:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("extract_sync() called from inside extractkit's own loop; use await extract()")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        ended = threading.Event()
+
+        async def guarded() -> T:
+            try:
+                return await coro
+            finally:
+                ended.set()
+
+        future = asyncio.run_coroutine_threadsafe(guarded(), loop)
+        try:
+            return future.result()
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt) or SystemExit arrived in the caller's thread while the call
+            # ran on the background loop: cancel the call there too (its HTTP request is closed,
+            # nothing keeps running or billing), and give it a moment to unwind before re-raising.
+            if not future.done():
+                future.cancel()
+                ended.wait(_CANCEL_GRACE_S)
+            raise
 
     def shutdown(self) -> None:
         loop, thread = self._loop, self._thread
@@ -128,6 +146,8 @@ class _SyncRunner:
         if not thread.is_alive():
             loop.close()
 
+
+_CANCEL_GRACE_S = 2.0  # how long Ctrl-C waits for the cancelled call to close its connection
 
 _runner = _SyncRunner()
 atexit.register(_runner.shutdown)

@@ -21,6 +21,13 @@ class ChatBackend(Protocol):
     Attributes:
         name: Provider name used in model references (``"openai"``).
         supports_logit_bias: Whether ``ChatRequest.logit_bias`` is honoured.
+
+    Optional attributes, read with ``getattr``:
+        timeout: Seconds a request may take when ``ChatRequest.timeout`` is ``None``.
+        bounds_requests: ``True`` when :meth:`complete` always ends (answer or
+            ``BackendTimeoutError``) within the request's timeout, connect to last byte.
+            The extractor then arms no deadline timer for a first try that ends in
+            time anyway; backends without it are bounded by the call's deadline timer.
     """
 
     name: str

@@ -6,6 +6,8 @@
 - :mod:`extractkit.testing.server`: a real OpenAI-compatible HTTP server on
   127.0.0.1 with scripted answers and injected faults, for end-to-end tests
   through the official ``openai`` client.
+- :mod:`extractkit.testing.faults`: a raw-socket server that misbehaves on
+  purpose (drips, never answers, half bodies, wrong lengths, malformed 200s).
 
 Example::
 
