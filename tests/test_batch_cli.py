@@ -22,7 +22,7 @@ def answer(request: RecordedRequest) -> Reply | str:
     text = request.last_user_text
     if text.startswith("garbled"):
         return "no idea"
-    return Reply.json({"locations": [{"city": text.rsplit(" ", 1)[-1]}]})
+    return Reply.json({"locations": [{"city": text.rsplit(" ", 1)[-1], "country": None}]})
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from extractkit.retries import RetryPolicy
     from extractkit.runtime import aclose
     from extractkit.streaming import StreamUpdate
+    from extractkit.strict_schema import Omittable
 
 _EXPORTS: dict[str, str] = {
     "AuthenticationError": "extractkit.exceptions",
@@ -81,6 +82,7 @@ _EXPORTS: dict[str, str] = {
     "Message": "extractkit.messages",
     "ModelProfile": "extractkit.profiles",
     "ModelRef": "extractkit.config",
+    "Omittable": "extractkit.strict_schema",
     "OpenAIChatBackend": "extractkit.backends.openai",
     "OutputMode": "extractkit.profiles",
     "PromptVariant": "extractkit.profiles",

@@ -434,6 +434,7 @@ async def _answer(plan: _Plan, item: _Item, body: Any, started: float, table: An
         try:
             if raw is None or not raw.strip():
                 raise RepairError("the answer was empty", raw=raw)
+            item.ctx.actions.clear()
             parsed, repairs = ex.parse(raw, item.ctx)
             value = ex.postprocess(parsed, item.ctx)
         except CutOffAnswer as exc:
@@ -454,7 +455,8 @@ async def _answer(plan: _Plan, item: _Item, body: Any, started: float, table: An
             ) from None
     except ExtractKitError as exc:
         return ItemResult(item.index, item.text, error=exc)
-    return ItemResult(item.index, item.text, extraction=await run.succeed(value, repairs))
+    extraction = await run.succeed(value, (*repairs, *item.ctx.actions))
+    return ItemResult(item.index, item.text, extraction=extraction)
 
 
 def _line_error(record: Mapping[str, Any], batch: BatchJob) -> BackendError:

@@ -161,6 +161,12 @@ class Extractor(Generic[OutputT]):
         default_model: Used when neither argument, override nor config names one.
         name: Config key (``[extractors.NAME]``); derived from the class name.
         max_attempts: Model answers tried before giving up on invalid output.
+        strict_output: Check each answer's keys against the strict schema the model
+            was given before pydantic builds the type (default ``True``): a missing or
+            unknown key is re-asked, never filled with a default. ``False`` leaves
+            validation to pydantic alone (its defaults fill missing keys); to allow
+            only some keys to be left out, mark those fields
+            :data:`~extractkit.Omittable` instead.
 
     Args:
         model: A ``provider:model`` reference; beats override and config.
@@ -170,6 +176,7 @@ class Extractor(Generic[OutputT]):
         output_mode: Force an output mode (``json_schema``, ``json_object``, ``tools``,
             ``prompted``, ``bare``).
         max_attempts: Override the class's re-ask bound.
+        strict_output: Override the class's ``strict_output``.
         retry: Transport retry policy (429/5xx/timeouts/connection errors).
         temperature: Sampling temperature (default 0).
         max_tokens: Completion token limit.
@@ -188,6 +195,7 @@ class Extractor(Generic[OutputT]):
     default_model: ClassVar[str] = "openai:gpt-4o-mini"
     name: ClassVar[str] = ""
     max_attempts: ClassVar[int] = 3
+    strict_output: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -209,6 +217,7 @@ class Extractor(Generic[OutputT]):
         prompt_variant: str | None = None,
         output_mode: str | None = None,
         max_attempts: int | None = None,
+        strict_output: bool | None = None,
         retry: RetryPolicy | None = None,
         temperature: float | None = 0.0,
         max_tokens: int | None = None,
@@ -243,6 +252,7 @@ class Extractor(Generic[OutputT]):
         self._prompt_variant = prompt_variant
         self._output_mode = output_mode
         self._max_attempts = max_attempts
+        self._strict_output = self.strict_output if strict_output is None else bool(strict_output)
         self.retry = retry or RetryPolicy()
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -261,8 +271,8 @@ class Extractor(Generic[OutputT]):
 
     @property
     def spec(self) -> OutputSpec:
-        """The output spec (schema, validator) of this extractor's output type."""
-        return output_spec(self._output_type())
+        """The output spec (schemas, both validation layers) of this extractor's output type."""
+        return output_spec(self._output_type(), strict=self._strict_output)
 
     @property
     def settings(self) -> Settings:
@@ -391,8 +401,14 @@ class Extractor(Generic[OutputT]):
         return result.value, tuple(result.actions)
 
     def postprocess(self, value: Any, ctx: CallContext) -> OutputT:
-        """Validate the parsed value against the output type; raise ValidationFailure."""
-        return typing.cast(OutputT, ctx.spec.validate(value))
+        """Validate the parsed value (keys against the strict schema, then the type); raise ValidationFailure.
+
+        A fix applied on the way (a bare answer wrapped as ``{"answer": ...}``) is
+        added to ``ctx.actions`` and recorded with the answer's repairs.
+        """
+        typed, actions = ctx.spec.check(value)
+        ctx.actions.extend(actions)
+        return typing.cast(OutputT, typed)
 
     def dump_output(self, value: OutputT, ctx: CallContext) -> Any:
         """The JSON value the model emits for ``value`` (what is recorded and trained on)."""
@@ -538,6 +554,7 @@ class Extractor(Generic[OutputT]):
             try:
                 if raw is None or not raw.strip():
                     raise RepairError("the answer was empty", raw=raw)
+                ctx.actions.clear()
                 parsed, repairs = self.parse(raw, ctx)
                 value = self.postprocess(parsed, ctx)
             except CutOffAnswer as exc:
@@ -547,7 +564,7 @@ class Extractor(Generic[OutputT]):
             except ValidationFailure as exc:
                 errors = exc.errors
             else:
-                return await run.succeed(value, repairs)
+                return await run.succeed(value, (*repairs, *ctx.actions))
             spent = budget is not None and budget.left <= 0
             if attempts >= max_attempts or spent:
                 kind = UnparseableOutputError if unparseable else InvalidOutputError

@@ -69,6 +69,8 @@ def candidate_fingerprint(candidate: Candidate, extractor: Extractor[Any] | None
         "teacher_instructions": extractor.teacher_instructions,
         "examples": [repr(e) for e in extractor.examples],
         "schema": extractor.spec.schema,
+        # Answers cached under looser validation must not count as valid under strict validation.
+        "answer_schema": extractor.spec.answer_schema if extractor.spec.strict else None,
         "temperature": extractor.temperature,
         "max_tokens": extractor.max_tokens,
         "routes": {str(k): str(v) for k, v in routes.items()} if isinstance(routes, Mapping) else None,
@@ -114,8 +116,10 @@ class _Shape:
                 )
             return _with_expected(case, label)
         try:
-            # Validating fills defaults (a missing "country" becomes null), as the model's output would.
-            return _with_expected(case, self.value(self.reference.spec.validate(case.expected)))
+            # A case may leave out keys that have defaults (a missing "country" becomes null): it is
+            # written by hand. Unknown keys are still errors, so a typo cannot make a wrong label.
+            expected = self.reference.spec.validate(case.expected, missing_ok=True)
+            return _with_expected(case, self.value(expected))
         except ValidationFailure as exc:
             raise DatasetError(
                 f"{where}: the expected output of case {case.id!r} does not fit "
