@@ -202,10 +202,12 @@ class Extractor(Generic[OutputT]):
         if "name" not in cls.__dict__:
             cls.name = _snake(cls.__name__)
         if cls.__dict__.get("output_type") is None:
-            for base in getattr(cls, "__orig_bases__", ()):
+            # Only the class's own bases: a subclass of LocationExtractor would otherwise read
+            # its parent's ``Extractor["Locations"]`` and replace the inherited type by a name.
+            for base in cls.__dict__.get("__orig_bases__", ()):
                 if typing.get_origin(base) is Extractor:
                     (arg,) = typing.get_args(base)
-                    if not isinstance(arg, TypeVar):
+                    if not isinstance(arg, TypeVar | str | typing.ForwardRef):
                         cls.output_type = arg
 
     def __init__(
