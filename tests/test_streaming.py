@@ -261,3 +261,15 @@ async def test_a_backend_without_stream_gives_one_final_update() -> None:
 
     updates = [u async for u in LocationExtractor(backend=Plain()).extract_stream("x")]
     assert len(updates) == 1 and updates[0].done and updates[0].data == NY
+
+
+async def test_the_call_deadline_bounds_a_stream(server: ScriptedChatServer) -> None:
+    # The stall is shorter than the request timeout (5 s) but longer than the call's
+    # deadline: the deadline ends the stream, and it is not restarted.
+    server.enqueue(Reply.json(NY, streaming=Streamed(stall_after=3, stall=30)), Reply.json(NY))
+    started = time.perf_counter()
+    with pytest.raises(BackendTimeoutError) as info:
+        await collect(extractor(server, deadline=0.4, retry=policy([])))
+    assert info.value.bound == "deadline"
+    assert time.perf_counter() - started < 3
+    assert len(server.requests) == 1

@@ -31,11 +31,12 @@ import types
 import typing
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from extractkit.exceptions import (
     BackendError,
+    ExtractionError,
     InvalidOutputError,
     ItemError,
     RefusalError,
@@ -121,6 +122,18 @@ log = logging.getLogger("extractkit.extractor")
 OutputT = TypeVar("OutputT")
 
 HistoryItem: TypeAlias = "Message | Mapping[str, Any]"
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What one model answer came to: a value (``ok``), or the errors a re-ask needs."""
+
+    ok: bool
+    value: Any = None
+    parsed: Any = None
+    repairs: tuple[str, ...] = ()
+    errors: list[str] = field(default_factory=list)
+    unparseable: bool = False
 
 
 @dataclass(frozen=True)
@@ -532,7 +545,6 @@ class Extractor(Generic[OutputT]):
         usage = Usage()
         request = base
         raw: str | None = None
-        errors: list[str] = []
         attempts = 0
         run = ExtractionRun(self, ref, ctx, started)
         while True:
@@ -546,48 +558,71 @@ class Extractor(Generic[OutputT]):
             usage = usage + (response.usage or Usage())
             raw = _raw_answer(response)
             run.note(request, raw, usage, attempts, response.finish_reason)
-            if response.refusal is not None or response.finish_reason == "content_filter":
-                reason = response.refusal or "the provider's content filter stopped the answer"
-                raise run.fail(RefusalError, f"the model refused: {reason}", errors=[reason])
-            if response.finish_reason == "length":
-                raise run.truncated(raw, self, ctx)
-            unparseable = False
-            repairs: tuple[str, ...] = ()
-            try:
-                if raw is None or not raw.strip():
-                    raise RepairError("the answer was empty", raw=raw)
-                ctx.actions.clear()
-                parsed, repairs = self.parse(raw, ctx)
-                value = self.postprocess(parsed, ctx)
-            except CutOffAnswer as exc:
-                raise run.truncated(raw, self, ctx, cut=exc) from None
-            except RepairError as exc:
-                unparseable, errors = True, [str(exc)]
-            except ValidationFailure as exc:
-                errors = exc.errors
-            else:
-                return await run.succeed(value, (*repairs, *ctx.actions))
-            spent = budget is not None and budget.left <= 0
-            if attempts >= max_attempts or spent:
-                kind = UnparseableOutputError if unparseable else InvalidOutputError
-                what = "no JSON could be recovered" if unparseable else "the output did not validate"
-                why = f"the input's request budget ({budget.limit}) was spent" if spent and budget else ""
-                raise run.fail(
-                    kind,
-                    f"{type(self).__name__}: {what} after {attempts} attempt(s) with {ref}"
-                    f"{' (' + why + ')' if why else ''}: {'; '.join(errors[:3])}. "
-                    "Raise max_attempts, use a stronger model or the full prompt.",
-                    errors=errors,
-                )
-            log.info(
-                "%s: re-asked %s, answer attempt %d of %d, after: %s",
-                type(self).__name__,
-                ref,
-                attempts + 1,
-                max_attempts,
-                "; ".join(errors[:3]),
-            )
-            request = replace(base, messages=base.messages + _reask_turns(response, raw, errors, unparseable))
+            verdict = self._judge(response, raw, ctx, run)
+            if verdict.ok:
+                return await run.succeed(verdict.value, verdict.repairs)
+            if attempts >= max_attempts or (budget is not None and budget.left <= 0):
+                raise self._give_up(run, ref, verdict, attempts, budget)
+            self._log_reask(ref, attempts, max_attempts, verdict.errors)
+            request = replace(base, messages=base.messages + _reask_turns(response, raw, verdict))
+
+    def _judge(
+        self, response: ChatResponse, raw: str | None, ctx: CallContext, run: ExtractionRun
+    ) -> _Verdict:
+        """What one answer is worth: the value with its repairs, or the errors a re-ask needs.
+
+        Refusals and truncated answers raise their typed errors here: a re-ask cannot help
+        them. Every loop that reads answers (``extract_detailed``, streaming) calls this, so
+        they judge alike.
+        """
+        if response.refusal is not None or response.finish_reason == "content_filter":
+            reason = response.refusal or "the provider's content filter stopped the answer"
+            raise run.fail(RefusalError, f"the model refused: {reason}", errors=[reason])
+        if response.finish_reason == "length":
+            raise run.truncated(raw, self, ctx)
+        try:
+            if raw is None or not raw.strip():
+                raise RepairError("the answer was empty", raw=raw)
+            ctx.actions.clear()
+            parsed, repairs = self.parse(raw, ctx)
+            value = self.postprocess(parsed, ctx)
+        except CutOffAnswer as exc:
+            raise run.truncated(raw, self, ctx, cut=exc) from None
+        except RepairError as exc:
+            return _Verdict(False, errors=[str(exc)], unparseable=True)
+        except ValidationFailure as exc:
+            return _Verdict(False, errors=list(exc.errors))
+        return _Verdict(True, value, parsed, (*repairs, *ctx.actions))
+
+    def _give_up(
+        self,
+        run: ExtractionRun,
+        ref: ModelRef,
+        verdict: _Verdict,
+        attempts: int,
+        budget: RequestBudget | None = None,
+    ) -> ExtractionError:
+        """The error for a call whose answers never validated (attempts or budget spent)."""
+        spent = budget is not None and budget.left <= 0
+        kind = UnparseableOutputError if verdict.unparseable else InvalidOutputError
+        what = "no JSON could be recovered" if verdict.unparseable else "the output did not validate"
+        why = f" (the input's request budget ({budget.limit}) was spent)" if spent and budget else ""
+        return run.fail(
+            kind,
+            f"{type(self).__name__}: {what} after {attempts} attempt(s) with {ref}{why}: "
+            f"{'; '.join(verdict.errors[:3])}. Raise max_attempts, use a stronger model or the full prompt.",
+            errors=verdict.errors,
+        )
+
+    def _log_reask(self, ref: ModelRef, attempts: int, max_attempts: int, errors: list[str]) -> None:
+        log.info(
+            "%s: re-asked %s, answer attempt %d of %d, after: %s",
+            type(self).__name__,
+            ref,
+            attempts + 1,
+            max_attempts,
+            "; ".join(errors[:3]),
+        )
 
     def extract_stream(
         self, text: str, *, history: Iterable[HistoryItem] | None = None
@@ -773,10 +808,8 @@ def _raw_answer(response: ChatResponse) -> str | None:
     return response.text
 
 
-def _reask_turns(
-    response: ChatResponse, raw: str | None, errors: list[str], unparseable: bool
-) -> tuple[Message, ...]:
-    feedback = feedback_text(errors, unparseable=unparseable)
+def _reask_turns(response: ChatResponse, raw: str | None, verdict: _Verdict) -> tuple[Message, ...]:
+    feedback = feedback_text(verdict.errors, unparseable=verdict.unparseable)
     if response.tool_calls:
         call: ToolCall = response.tool_calls[0]
         return (

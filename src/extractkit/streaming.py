@@ -21,25 +21,19 @@ is called once with ``complete()``; the stream is then the final update alone.
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from extractkit.bookkeeping import ExtractionRun
-from extractkit.exceptions import (
-    BackendConnectionError,
-    BackendError,
-    InvalidOutputError,
-    RefusalError,
-    RepairError,
-    UnparseableOutputError,
-)
+from extractkit.exceptions import BackendConnectionError, BackendError, BackendTimeoutError
 from extractkit.messages import ChatDelta, ChatResponse, ToolCall, Usage
-from extractkit.output import WRAPPER_KEY, ValidationFailure
+from extractkit.output import WRAPPER_KEY
 from extractkit.partials import PartialView, Path, extends, typed_partial
-from extractkit.results import CutOffAnswer, Extraction
-from extractkit.retries import _retryable
+from extractkit.results import Extraction
+from extractkit.retries import Deadline, _retryable
 
 if TYPE_CHECKING:
     from extractkit.extractor import Extractor, HistoryItem
@@ -47,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["StreamUpdate", "stream_extraction"]
 
 OutputT = TypeVar("OutputT")
+T = TypeVar("T")
 
 logger = logging.getLogger("extractkit.streaming")
 
@@ -132,11 +127,10 @@ async def stream_extraction(
     from extractkit.extractor import _raw_answer, _reask_turns
     from extractkit.repair import StreamingParser
 
-    max_attempts = (
-        extractor._max_attempts
-        or extractor.settings.extractor(extractor.name).max_attempts
-        or extractor.max_attempts
-    )
+    cfg = extractor.settings.extractor(extractor.name)
+    max_attempts = extractor._max_attempts or cfg.max_attempts or extractor.max_attempts
+    seconds = extractor._deadline_seconds(cfg, base.timeout, backend)
+    deadline = None if seconds == math.inf else Deadline(seconds)
     policy = extractor.retry
     retryable = _retryable(policy)
     wrapped = ctx.spec.wrapped
@@ -144,7 +138,6 @@ async def stream_extraction(
     usage = Usage()
     request = base
     raw: str | None = None
-    errors: list[str] = []
     attempts = 0
     streams = 0
     failures = 0  # transport failures of the current request
@@ -155,10 +148,16 @@ async def stream_extraction(
         answer = _Answer()
         try:
             if gate is not None:
-                await gate.acquire()
+                await _within(deadline, gate.acquire())
             deltas = stream(request)
             try:
-                async for delta in deltas:
+                while True:
+                    # The deadline bounds each wait for the next piece, never the caller's
+                    # own work between updates.
+                    try:
+                        delta = await _within(deadline, anext(deltas))
+                    except StopAsyncIteration:
+                        break
                     piece = answer.add(delta)
                     if piece and view.update(parser.feed(piece)):
                         yield StreamUpdate(view.data, view.in_progress, streams, output_type)
@@ -178,12 +177,26 @@ async def stream_extraction(
                 )
         except BackendError as exc:
             failures += 1
-            if failures >= policy.max_attempts or not retryable(exc):
+            past_deadline = isinstance(exc, BackendTimeoutError) and exc.bound == "deadline"
+            if past_deadline or failures >= policy.max_attempts or not retryable(exc):
                 run.note(request, raw, usage, attempts)
                 run.record(value=None, error=exc, repairs=())
                 raise
             wait = policy.wait_for(exc, failures)
-            logger.info("stream %d failed (%s); restarting it in %.2f s", streams, exc, wait)
+            if deadline is not None and wait >= deadline.remaining():
+                err = deadline.exceeded(f"before restarting stream {streams + 1} (after {exc})")
+                run.note(request, raw, usage, attempts)
+                run.record(value=None, error=err, repairs=())
+                raise err from exc
+            logger.info(
+                "%s stream %d failed (%s); restarting it in %.2f s (transport try %d of %d)",
+                ref,
+                streams,
+                exc,
+                wait,
+                failures + 1,
+                policy.max_attempts,
+            )
             await policy.sleep(wait)
             continue
         if view.broken:
@@ -194,40 +207,24 @@ async def stream_extraction(
         usage = usage + (response.usage or Usage())
         raw = _raw_answer(response)
         run.note(request, raw, usage, attempts, response.finish_reason)
-        if response.refusal is not None or response.finish_reason == "content_filter":
-            reason = response.refusal or "the provider's content filter stopped the answer"
-            raise run.fail(RefusalError, f"the model refused: {reason}", errors=[reason])
-        if response.finish_reason == "length":
-            raise run.truncated(raw, extractor, ctx)
-        unparseable = False
-        repairs: tuple[str, ...] = ()
-        try:
-            if raw is None or not raw.strip():
-                raise RepairError("the answer was empty", raw=raw)
-            parsed, repairs = extractor.parse(raw, ctx)
-            value = extractor.postprocess(parsed, ctx)
-        except CutOffAnswer as exc:
-            raise run.truncated(raw, extractor, ctx, cut=exc) from None
-        except RepairError as exc:
-            unparseable, errors = True, [str(exc)]
-        except ValidationFailure as exc:
-            errors = exc.errors
-        else:
-            extraction = await run.succeed(value, repairs)
-            final = _unwrap(parsed, wrapped)
+        verdict = extractor._judge(response, raw, ctx, run)
+        if verdict.ok:
+            extraction = await run.succeed(verdict.value, verdict.repairs)
+            final = _unwrap(verdict.parsed, wrapped)
             revised = not extends(view.data, final, view.in_progress)
             yield StreamUpdate(final, None, streams, output_type, extraction=extraction, revised=revised)
             return
         if attempts >= max_attempts:
-            kind = UnparseableOutputError if unparseable else InvalidOutputError
-            what = "no JSON could be recovered" if unparseable else "the output did not validate"
-            raise run.fail(
-                kind,
-                f"{type(extractor).__name__}: {what} after {attempts} attempt(s) with {ref}: "
-                f"{'; '.join(errors[:3])}. Raise max_attempts, use a stronger model or the full prompt.",
-                errors=errors,
-            )
-        request = replace(base, messages=base.messages + _reask_turns(response, raw, errors, unparseable))
+            raise extractor._give_up(run, ref, verdict, attempts)
+        extractor._log_reask(ref, attempts, max_attempts, verdict.errors)
+        request = replace(base, messages=base.messages + _reask_turns(response, raw, verdict))
+
+
+async def _within(deadline: Deadline | None, awaitable: Awaitable[T]) -> T:
+    """Await within the call's deadline (its BackendTimeoutError when it passes)."""
+    if deadline is None:
+        return await awaitable
+    return await deadline.bound(awaitable)
 
 
 class _Answer:
