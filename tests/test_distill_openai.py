@@ -56,6 +56,10 @@ class Models:
         model = request.body["model"]
         text = request.last_user_text
         self.seen.setdefault(model, []).append(request)
+        if text in INTENTS:
+            return _route(
+                request, INTENTS[text] if self.finetuned_right or "ft:" not in model else "get_payslip"
+            )
         truth = TRUTH.get(text, {"locations": []})
         if model == "gpt-4o":
             return Reply.json(truth)
@@ -65,6 +69,30 @@ class Models:
         if model.startswith(f"ft:{STUDENT}"):
             return Reply.json(truth if self.finetuned_right else WRONG)
         return Reply.error(404, f"The model {model} does not exist", code="model_not_found")
+
+
+ROUTES = {
+    "book_holiday": "Book a day off or a holiday",
+    "get_payslip": "Get a copy of a payslip",
+    "report_sick": "Report being ill and unable to work",
+}
+INTENTS = {
+    **{f"can you book {d} off for me": "book_holiday" for d in ("monday", "friday", "next week", "june 3rd")},
+    **{f"where is my payslip for {m}": "get_payslip" for m in ("may", "june", "july", "august")},
+    **{f"send me the {m} pay slip please": "get_payslip" for m in ("march", "april")},
+    **{f"I feel {x} and can't come in today": "report_sick" for x in ("sick", "ill", "awful", "feverish")},
+    **{f"off sick {d}, sorry": "report_sick" for d in ("today", "tomorrow")},
+    **{f"please book {n} days of holiday": "book_holiday" for n in ("two", "three")},
+}
+
+
+def _route(request: RecordedRequest, label: str) -> Reply:
+    if request.body.get("logit_bias"):  # one-token mode: the number of the option, as listed in this call
+        for line in request.messages[0]["content"].splitlines():
+            number, _, description = line.partition(". ")
+            if number.isdigit() and description == ROUTES[label]:
+                return Reply.text(number)
+    return Reply.json({"route": label})
 
 
 @dataclass
@@ -342,3 +370,45 @@ def test_restart_keeps_the_evaluation_set_and_the_paid_labels(
     # Labels were reused, and the teacher's and base student's evaluation answers came from the cache.
     assert len(project.models.seen["gpt-4o"]) == label_calls
     assert len(project.jobs.jobs) == 2  # a new job, on the new seed
+
+
+def test_a_router_is_labelled_with_shuffled_options_and_split_by_route(
+    tmp_path: Path, project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from extractkit.store import Exchange, open_store
+
+    url = f"sqlite:///{tmp_path / 'intents.db'}"
+    texts = list(INTENTS)
+    rows = [Exchange(extractor="intent", input=t, model="openai:gpt-4o-mini", output={"route": "get_payslip"})
+            for t in texts]  # fmt: skip
+    with open_store(url) as store:
+        store.write_batch(rows)
+        store.include([r.id for r in rows[:3]])
+        for row in rows[:3]:
+            store.correct(row.id, {"route": INTENTS[row.input]})
+    Path("routes.json").write_text(json.dumps(ROUTES))
+    argv = project.argv("-y", "--json", "--store", url, "--routes", "routes.json", "--eval-fraction", "0.25")
+    argv[1] = "intent"
+    code, summary, err = run(argv, capsys)
+    assert code == 0, err
+
+    # The teacher (full prompt: one-token answers) saw the options in several orders while labelling.
+    to_label = len(texts) - 3
+    labels = project.models.seen["gpt-4o"][:to_label]
+    assert sorted(r.last_user_text for r in labels) == sorted(texts[3:])
+    orders = {
+        tuple(line for line in r.messages[0]["content"].splitlines() if line[:1].isdigit()) for r in labels
+    }
+    assert len(orders) > 1 and all(len(order) == len(ROUTES) for order in orders)
+    assert all(r.body["max_tokens"] == 1 and r.body["logit_bias"] for r in labels)
+
+    # Training answers are the teacher's labels as JSON routes, every route in training; the options are
+    # shuffled per example in the minimal prompt too.
+    rows_ = _training_rows(project.jobs)
+    answers = {r["messages"][1]["content"]: json.loads(r["messages"][2]["content"]) for r in rows_}
+    assert all(answers[t] == {"route": INTENTS[t]} for t in answers)
+    assert {a["route"] for a in answers.values()} == set(ROUTES)
+    assert len({r["messages"][0]["content"] for r in rows_}) > 1
+    cases = [json.loads(line) for line in Path(summary["run_dir"], "eval.jsonl").read_text().splitlines()]
+    assert len(cases) == round(len(texts) * 0.25) and {c["expected"] for c in cases} <= set(ROUTES)
+    assert summary["status"] == "passed"

@@ -108,6 +108,9 @@ def register(subparsers: _SubParsers) -> None:
     )
     ev.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     ev.add_argument(
+        "--max-tokens", type=int, default=256, help="completion tokens per evaluation call (default 256)"
+    )
+    ev.add_argument(
         "--min-accuracy", type=float, metavar="X", help="absolute accuracy bar (0-1) for the student"
     )
     ev.add_argument(
@@ -164,6 +167,7 @@ def _options(args: argparse.Namespace, name: str) -> Any:
         policy=GatePolicy(min_accuracy=args.min_accuracy, max_cost_ratio=args.max_cost_ratio),
         update_config=not args.no_config_update,
         concurrency=args.concurrency,
+        max_tokens=args.max_tokens,
         poll_interval=args.poll_interval,
         drop_failed_labels=args.drop_failed_labels,
         dry_run=args.dry_run,

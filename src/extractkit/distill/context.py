@@ -56,6 +56,9 @@ class DistillOptions:
         teacher_eval: ``live``: the teacher answers the evaluation cases now; ``replay``: its
             answers recorded in the store are scored (no calls; every case needs one).
         scorer: ``exact``, ``normalized`` or ``fields`` (see :mod:`extractkit.evals.scorers`).
+        max_tokens: Completion tokens per evaluation call, for every candidate alike: an answer
+            that runs past it is cut off and counted wrong (a base model that rambles would
+            otherwise hold a local server for minutes). ``None``: no bound.
         policy: The quality gate.
         update_config: Write the model into the config when the gate passes.
         concurrency: Requests in flight (labelling, evaluation).
@@ -80,6 +83,7 @@ class DistillOptions:
     base_prompt: Literal["full", "minimal"] = "full"
     teacher_eval: Literal["live", "replay"] = "live"
     scorer: str = "exact"
+    max_tokens: int | None = 256
     policy: GatePolicy = field(default_factory=GatePolicy)
     update_config: bool = True
     concurrency: int = 4
@@ -99,6 +103,8 @@ class DistillOptions:
             raise UserError(f"base_prompt must be 'full' or 'minimal', got {self.base_prompt!r}")
         if self.teacher_eval not in ("live", "replay"):
             raise UserError(f"teacher_eval must be 'live' or 'replay', got {self.teacher_eval!r}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise UserError(f"max_tokens must be >= 1, got {self.max_tokens}")
         if self.concurrency < 1:
             raise UserError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.poll_interval < 0:

@@ -244,7 +244,9 @@ def estimate(
     labelling = CostLine(
         "teacher labels",
         f"{len(unlabelled):,} input(s) x ~{label_prompt:,.0f} prompt + ~{answer_teacher:,.0f} answer tokens "
-        f"on {teacher_ref}",
+        f"on {teacher_ref}"
+        if unlabelled
+        else "every input has its answer",
         None if per_label is None else per_label * len(unlabelled),
         free=not unlabelled or is_local(settings, teacher_ref),
     )

@@ -149,7 +149,9 @@ def decide(
         )
     else:
         teacher_value = t_acc if t_acc is not None else 0.0
-        ok = s_high >= teacher_value
+        # The point estimate itself is inside the interval; the tolerance absorbs the rounding of the
+        # interval's end (10/10 gives 0.9999999999999999, not 1.0).
+        ok = s_acc >= teacher_value or s_high >= teacher_value - 1e-9
         relation = "reaches" if ok else "stays below"
         checks.append(
             GateCheck(
@@ -189,6 +191,6 @@ def _cost_check(
         ratio_text = f"ratio {ratio:.3f}"
         ok = limit is None or ratio <= limit
     if limit is None:
-        return GateCheck("cost", True, f"{prices} ({ratio_text})", checked=False)
+        return GateCheck("cost", True, f"{prices}, {ratio_text}", checked=False)
     relation = "within" if ok else "over"
-    return GateCheck("cost", ok, f"{prices} ({ratio_text}, {relation} --max-cost-ratio {limit:g})")
+    return GateCheck("cost", ok, f"{prices}, {ratio_text}, {relation} --max-cost-ratio {limit:g}")

@@ -34,6 +34,7 @@ from extractkit.distill.manifest import digest_file, digest_value
 from extractkit.evals.cases import EvalCase, check_training_overlap, load_cases
 from extractkit.exceptions import DatasetError, UserError
 from extractkit.extractor import Extractor
+from extractkit.extractors import IntentRouter
 from extractkit.store import input_key, open_store
 
 __all__ = [
@@ -363,6 +364,9 @@ def split_step(ctx: RunContext) -> dict[str, Any]:
     ctx.manifest.begin("split", inputs)
     lines = [line for line in ctx.file(DATASET_FILE).read_text(encoding="utf-8").splitlines() if line.strip()]
     answers = [_answer(line) for line in lines]
+    if isinstance(ctx.reference, IntentRouter):
+        # A router's evaluation case expects the route's label, as the router returns it.
+        answers = [(text, route_of(expected)) for text, expected in answers]
     sources = {input_key(i.input): i.source for i in read_items(ctx.file(DATA_FILE))}
     if fixed:
         if digest_file(ctx.file(EVAL_FILE)) != fixed:
@@ -371,7 +375,7 @@ def split_step(ctx: RunContext) -> dict[str, Any]:
         held = {input_key(c.input) for c in cases}
         train = [i for i, (text, _) in enumerate(answers) if input_key(text) not in held]
     else:
-        routes = [route_of(expected) for _, expected in answers]
+        routes = [expected if isinstance(ctx.reference, IntentRouter) else None for _, expected in answers]
         strata = routes if all(r is not None for r in routes) else [None] * len(routes)
         train, held_out = split_indices(strata, validation=opts.eval_fraction, seed=opts.seed)
         cases = [

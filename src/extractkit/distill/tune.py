@@ -167,6 +167,15 @@ def _spent(report: EvalReport, live: set[str], local: set[str]) -> float | None:
     return total
 
 
+def _eval_concurrency(ctx: RunContext) -> int:
+    if not ctx.local(ctx.student_ref):
+        return ctx.options.concurrency
+    # A local server decodes `parallel` requests at once (default 1); more in flight would only queue
+    # there, add the wait to the measured latency, and run into the request timeout.
+    parallel = ctx.settings.backend(ctx.provider).options.get("parallel", 1)
+    return max(1, min(ctx.options.concurrency, int(parallel)))
+
+
 async def evaluate_step(ctx: RunContext, model: str) -> dict[str, Any]:
     """Evaluate teacher, base student and fine-tuned ``model`` on the held-out set.
 
@@ -184,6 +193,7 @@ async def evaluate_step(ctx: RunContext, model: str) -> dict[str, Any]:
         "base_prompt": opts.base_prompt,
         "model": model,
         "scorer": opts.scorer,
+        "max_tokens": opts.max_tokens,
     }
     done = ctx.manifest.done("evaluate", inputs)
     if done is not None:
@@ -191,16 +201,16 @@ async def evaluate_step(ctx: RunContext, model: str) -> dict[str, Any]:
         return done.outputs
     ctx.manifest.begin("evaluate", inputs)
     replay = Replay(ctx.store_url(), model=str(ctx.teacher_ref)) if opts.teacher_eval == "replay" else None
-    seed = {"seed": opts.seed}
+    options: dict[str, Any] = {"seed": opts.seed, "max_tokens": opts.max_tokens}
     teacher = (
         Candidate("teacher", replay=replay, description="answers recorded in the store")
         if replay is not None
-        else Candidate("teacher", model=str(ctx.teacher_ref), prompt_variant="full", options=seed)
+        else Candidate("teacher", model=str(ctx.teacher_ref), prompt_variant="full", options=options)
     )
     candidates = [
         teacher,
-        Candidate("base", model=str(ctx.student_ref), prompt_variant=opts.base_prompt, options=seed),
-        Candidate("finetuned", model=model, options=seed),
+        Candidate("base", model=str(ctx.student_ref), prompt_variant=opts.base_prompt, options=options),
+        Candidate("finetuned", model=model, options=options),
     ]
     ctx.step_say("evaluate", f"teacher, base and fine-tuned student on {ctx.file(EVAL_FILE)}")
     printer = ProgressPrinter(ctx.progress) if ctx.progress is not None else None
@@ -211,7 +221,7 @@ async def evaluate_step(ctx: RunContext, model: str) -> dict[str, Any]:
             candidates,
             scorer=opts.scorer,
             baseline="teacher",
-            concurrency=opts.concurrency,
+            concurrency=_eval_concurrency(ctx),
             settings=ctx.settings,
             cache=ctx.file(CACHE_FILE),
             progress=printer,
