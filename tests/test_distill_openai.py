@@ -244,6 +244,19 @@ def test_the_gate_refuses_a_worse_student_and_leaves_the_config_alone(
         "openai:ft:"
     )
 
+    # Evaluation options may change on a finished run: the estimate is asked again and only the
+    # evaluation runs again, asking the base student anew (the other answers come from the cache).
+    seen = {model: len(calls) for model, calls in project.models.seen.items()}
+    code, out, err = run(project.argv("-y", "--min-accuracy", "0", "--base-prompt", "minimal"), capsys)
+    assert code == 0, err
+    assert "estimate: base_prompt changed since it was confirmed: estimating again" in err
+    assert "evaluate: base_prompt changed: evaluating again" in err
+    grown = {model: len(calls) - seen.get(model, 0) for model, calls in project.models.seen.items()}
+    tuned = next(m for m in seen if m.startswith("ft:"))
+    assert grown == {"gpt-4o": 0, STUDENT: EVAL, tuned: 0}
+    minimal = LocationExtractor.instructions
+    assert all(r.messages[0]["content"] == minimal for r in project.models.seen[STUDENT][-EVAL:])
+
 
 def test_dry_run_spends_nothing(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     code, summary, err = run(project.argv("--dry-run", "--json"), capsys)

@@ -12,7 +12,8 @@ split, fine-tune, evaluate, gate, report). Every step records in
 A run started again in the same directory skips every step that is ``done`` with
 the same inputs, after checking that the files the step wrote are still the ones
 it wrote. A done step whose inputs differ now (another teacher, another seed, an
-edited training file) is refused: carrying on would mix two runs. The manifest is
+edited training file) is refused: carrying on would mix two runs. Steps that only
+derive from the ones before them (the estimate, the evaluation) run again instead. The manifest is
 replaced atomically (a temporary file in the same folder, fsync, rename), so a run
 killed at any moment leaves the previous manifest or the new one, never half of it.
 """
@@ -205,16 +206,32 @@ class RunManifest:
         """A file of the run directory."""
         return self.run_dir / name
 
-    def done(self, name: str, inputs: Mapping[str, Any]) -> StepRecord | None:
+    def changed(self, name: str, inputs: Mapping[str, Any]) -> list[str]:
+        """The inputs that differ from those the step was last done with (empty when it was not done)."""
+        record = self.steps.get(name)
+        if record is None or record.status != "done" or record.digest == digest_value(dict(inputs)):
+            return []
+        return _changed(record.inputs, inputs) or ["the inputs"]
+
+    def done(self, name: str, inputs: Mapping[str, Any], *, redo: bool = False) -> StepRecord | None:
         """The step's record when it is done with exactly these ``inputs``; ``None`` when it is not done.
 
+        Args:
+            name: The step.
+            inputs: Its inputs now.
+            redo: The step only derives from steps before it and may simply run again when its
+                inputs changed (the estimate, the evaluation): ``None`` then, instead of refusing.
+
         Raises:
-            StaleRunError: It is done with other inputs, or a file it wrote has changed since.
+            StaleRunError: It is done with other inputs (and ``redo`` is false), or a file it wrote
+                has changed since.
         """
         record = self.steps.get(name)
         if record is None or record.status != "done":
             return None
         if record.digest != digest_value(dict(inputs)):
+            if redo:
+                return None
             changed = ", ".join(_changed(record.inputs, inputs)) or "the inputs"
             raise StaleRunError(
                 f"step {name!r} of the run in {self.run_dir} was done with other inputs "

@@ -170,7 +170,10 @@ def estimate_step(ctx: RunContext) -> tuple[CostEstimate, bool]:
         "eval_fraction": opts.eval_fraction,
         "fixed_eval": ctx.manifest.data.get("fixed_eval"),
     }
-    done = ctx.manifest.done("estimate", inputs)
+    changed = ctx.manifest.changed("estimate", inputs)
+    if changed:
+        ctx.step_say("estimate", f"{', '.join(changed)} changed since it was confirmed: estimating again")
+    done = ctx.manifest.done("estimate", inputs, redo=True)
     if done is not None:
         found = CostEstimate.from_dict(done.outputs["estimate"])
         ctx.step_say("estimate", f"confirmed earlier ({found.describe().splitlines()[0]})")

@@ -195,7 +195,12 @@ async def evaluate_step(ctx: RunContext, model: str) -> dict[str, Any]:
         "scorer": opts.scorer,
         "max_tokens": opts.max_tokens,
     }
-    done = ctx.manifest.done("evaluate", inputs)
+    changed = ctx.manifest.changed("evaluate", inputs)
+    if changed:
+        ctx.step_say(
+            "evaluate", f"{', '.join(changed)} changed: evaluating again (cached answers are reused)"
+        )
+    done = ctx.manifest.done("evaluate", inputs, redo=True)
     if done is not None:
         ctx.step_say("evaluate", "done earlier")
         return done.outputs
