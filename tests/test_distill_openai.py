@@ -9,6 +9,7 @@ jobs API; every request is checked against the OpenAPI spec. The official
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -425,3 +426,32 @@ def test_a_router_is_labelled_with_shuffled_options_and_split_by_route(
     cases = [json.loads(line) for line in Path(summary["run_dir"], "eval.jsonl").read_text().splitlines()]
     assert len(cases) == round(len(texts) * 0.25) and {c["expected"] for c in cases} <= set(ROUTES)
     assert summary["status"] == "passed"
+
+
+class Terminal(io.StringIO):
+    """A stdin that is a terminal, with the user's answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_answering_no_spends_nothing_and_the_next_run_asks_again(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
+    code, out, err = run(project.argv(), capsys)
+    assert code == 1 and out.startswith("declined")
+    assert "as estimated? [y/N]" in err and "not started: nothing was spent" in err
+    assert project.server.requests == []
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
+    code, out, err = run(project.argv(), capsys)
+    assert code == 0 and "as estimated? [y/N]" in err and out.startswith("passed")
+
+
+def test_help_shows_examples_and_the_gate_rule(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["distill", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "--dry-run" in text and "--provider local" in text
+    assert "upper end of the fine-tuned student's 95% Wilson interval" in text
