@@ -117,9 +117,17 @@ async def finetune_step(ctx: RunContext) -> dict[str, Any]:
             )
             ctx.manifest.note("finetune", job_id=job.id)
             ctx.step_say("finetune", f"started {job.id} on {ctx.student_ref}")
-        job = await follow_job(
-            backend, job.id, out=ctx.progress, poll_interval=opts.poll_interval, sleep=_poll_sleep(ctx)
-        )
+        try:
+            job = await follow_job(
+                backend, job.id, out=ctx.progress, poll_interval=opts.poll_interval, sleep=_poll_sleep(ctx)
+            )
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            if local:
+                # A local job trains in this process, which cannot exit while it does: stop it (at its
+                # next step). Training again costs nothing, so the resumed run simply starts anew.
+                ctx.step_say("finetune", f"stopping the local job {job.id} at its next training step")
+                await _cancel_quietly(backend, job.id)
+            raise
     finally:
         if ctx.finetune_backend is None:
             await backend.aclose()
@@ -140,6 +148,13 @@ async def finetune_step(ctx: RunContext) -> dict[str, Any]:
     }
     ctx.step_say("finetune", f"{model} is ready")
     return ctx.manifest.finish("finetune", outputs).outputs
+
+
+async def _cancel_quietly(backend: FineTuningBackend, job_id: str) -> None:
+    try:
+        await backend.cancel_job(job_id)
+    except Exception:  # an interrupted run stops; a job that cannot be cancelled ends on its own
+        pass
 
 
 def _transport_failures(report: EvalReport) -> dict[str, dict[str, int]]:
