@@ -78,13 +78,18 @@ def test_distill_to_a_local_model_switches_the_config(
     assert trained.metadata is not None and trained.metadata["steps"] == 3  # 9 examples / batch 4, 1 epoch
     assert tomllib.loads(config.read_text())["extractors"]["location"]["model"] == model
 
-    # Both students answered every held-out case live; the teacher's answers were replayed.
+    # Both students answered every held-out case live (rightly or not: a 135M model after three steps
+    # may still answer badly, never a failure to reach it); the teacher's answers were replayed.
     evaluation = summary["steps"]["evaluate"]["outputs"]
     assert evaluation["cases"] == 3
+    model_failures = {"InvalidOutputError", "UnparseableOutputError", "TruncatedOutputError", "RefusalError"}
     for name in ("base", "finetuned"):
         metrics = evaluation["metrics"][name]
-        assert metrics["n"] == 3 and metrics["latency_p50_s"] is not None and metrics["latency_p50_s"] > 0
-        assert metrics["prompt_tokens_per_call"] < 60  # the minimal prompt
+        assert metrics["n"] == 3 and metrics["valid"]["hits"] + sum(metrics["errors"].values()) == 3
+        assert set(metrics["errors"]) <= model_failures, metrics["errors"]
+        assert 0 < metrics["prompt_tokens_per_call"] < 60 * 3  # the minimal prompt (re-asks included)
+        if metrics["valid"]["hits"]:
+            assert metrics["latency_p50_s"] > 0
     assert evaluation["metrics"]["teacher"]["accuracy"]["hits"] == 3  # its own answers are the labels
     assert "local_training_error" not in err and "[9/9] report:" in err
 
