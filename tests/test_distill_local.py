@@ -87,10 +87,13 @@ def test_distill_to_a_local_model_switches_the_config(
         metrics = evaluation["metrics"][name]
         assert metrics["n"] == 3 and metrics["valid"]["hits"] + sum(metrics["errors"].values()) == 3
         assert set(metrics["errors"]) <= model_failures, metrics["errors"]
-        assert 0 < metrics["prompt_tokens_per_call"] < 60 * 3  # the minimal prompt (re-asks included)
+        assert metrics["prompt_tokens_per_call"] > 0
         if metrics["valid"]["hits"]:
             assert metrics["latency_p50_s"] > 0
     assert evaluation["metrics"]["teacher"]["accuracy"]["hits"] == 3  # its own answers are the labels
+    variants = {c["name"]: (c["prompt_variant"], c["output_mode"]) for c in evaluation["candidates"]}
+    assert variants["finetuned"] == ("minimal", "bare") and variants["base"][0] == "minimal"
+    assert variants["teacher"] == (None, "replay")
     assert "local_training_error" not in err and "[9/9] report:" in err
 
     # Run again: every step is done, nothing trains or answers again.
