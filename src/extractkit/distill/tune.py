@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -44,7 +43,6 @@ __all__ = ["EVAL_HTML", "EVAL_JSON", "evaluate_step", "finetune_step", "gate_ste
 EVAL_JSON = "eval.json"
 EVAL_HTML = "eval.html"
 CACHE_FILE = "eval-cache.sqlite"
-CANDIDATES = ("teacher", "base", "finetuned")
 
 
 def _backend(ctx: RunContext) -> FineTuningBackend:
@@ -350,9 +348,3 @@ def gate_step(
         ctx.say("  the config was left as it is")
     ctx.manifest.finish("gate", {"decision": decision.to_dict(), "config": config})
     return decision, config
-
-
-def read_evaluation(ctx: RunContext) -> dict[str, Any]:
-    """The evaluation report as JSON data."""
-    data: dict[str, Any] = json.loads(ctx.file(EVAL_JSON).read_text(encoding="utf-8"))
-    return data
