@@ -156,12 +156,14 @@ async def distill(
     )
     if options.restart:
         _restart(ctx)
-    ctx.manifest.data["run"] = {
-        "extractor": ctx.name,
-        "teacher": str(ctx.teacher_ref),
-        "student": str(ctx.student_ref),
-        "provider": ctx.provider,
-    }
+    # Kept from the run's start: a later command refused for other inputs must not relabel the run.
+    if not ctx.manifest.steps or "run" not in ctx.manifest.data:
+        ctx.manifest.data["run"] = {
+            "extractor": ctx.name,
+            "teacher": str(ctx.teacher_ref),
+            "student": str(ctx.student_ref),
+            "provider": ctx.provider,
+        }
     result = DistillResult(status="declined", run_dir=ctx.run_dir)
     current = "collect"
     try:
