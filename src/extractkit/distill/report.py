@@ -120,7 +120,7 @@ def _costs(manifest: RunManifest) -> str:
 
 def _steps(manifest: RunManifest) -> str:
     rows = []
-    for name in STEPS:
+    for name in STEPS[:-1]:  # the last step writes this page
         record = manifest.steps.get(name)
         status = record.status if record is not None else "not run"
         seconds = "-" if record is None or record.seconds is None else f"{record.seconds:,.1f}"
@@ -148,7 +148,11 @@ def _evaluation(evaluation: Mapping[str, Any]) -> str:
         acc = m["accuracy"]
         cells = [
             ("name", _e(name)),
-            ("model", _e(info.get("model") or "-")),
+            (
+                "model",
+                _e(info.get("model") or "-")
+                + (f"<div class=meta>{_e(info['description'])}</div>" if info.get("description") else ""),
+            ),
             ("prompt", _e(info.get("prompt_variant") or "-")),
             ("n", str(m["n"])),
             (

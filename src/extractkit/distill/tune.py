@@ -221,7 +221,11 @@ async def evaluate_step(ctx: RunContext, model: str) -> dict[str, Any]:
     replay = Replay(ctx.store_url(), model=str(ctx.teacher_ref)) if opts.teacher_eval == "replay" else None
     options: dict[str, Any] = {"seed": opts.seed, "max_tokens": opts.max_tokens}
     teacher = (
-        Candidate("teacher", replay=replay, description="answers recorded in the store")
+        Candidate(
+            "teacher",
+            replay=replay,
+            description="answers replayed from the store: cost and latency as recorded",
+        )
         if replay is not None
         else Candidate("teacher", model=str(ctx.teacher_ref), prompt_variant="full", options=options)
     )
