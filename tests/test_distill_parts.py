@@ -158,6 +158,16 @@ def test_the_default_gate_is_the_student_interval_reaching_the_teacher(hits: int
     assert "ratio 0.100" in decision.checks[1].reason
 
 
+def test_the_worked_example_of_the_docs() -> None:
+    teacher = _metrics(38, 40, 0.01)  # 95%
+    assert decide({"teacher": teacher, "finetuned": _metrics(36, 40, 0.001)}, GatePolicy()).passed
+    assert not decide({"teacher": teacher, "finetuned": _metrics(35, 40, 0.001)}, GatePolicy()).passed
+    assert (
+        "up to 96.0%"
+        in decide({"teacher": teacher, "finetuned": _metrics(36, 40, 0)}, GatePolicy()).summary()
+    )
+
+
 def test_the_default_gate_on_clear_cases() -> None:
     teacher = _metrics(40, 40, 0.01)
     assert decide({"teacher": teacher, "finetuned": _metrics(40, 40, 0.001)}, GatePolicy()).passed
