@@ -18,7 +18,7 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command group registered."""
     from extractkit import __version__
-    from extractkit.cli import batch, dataset, finetune, records, serve
+    from extractkit.cli import batch, dataset, distill, finetune, records, serve
     from extractkit.cli import eval as eval_group
 
     parser = argparse.ArgumentParser(
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.register(sub)
     batch.register(sub)
     eval_group.register(sub)
+    distill.register(sub)
     serve.register(sub)
     return parser
 
