@@ -120,6 +120,18 @@ class BackendConfig:
     api_version: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.api_key_env is not None:
+            from extractkit.redaction import looks_like_key, register_key_env
+
+            if looks_like_key(self.api_key_env):
+                raise ConfigError(
+                    f"backends.{self.provider}.api_key_env must name an environment variable, not hold "
+                    "the key (if you pasted a key there, treat it as exposed and rotate it)",
+                    key=f"backends.{self.provider}.api_key_env",
+                )
+            register_key_env(self.api_key_env)  # its value is a secret wherever it shows up
+
 
 @dataclass(frozen=True, slots=True)
 class ExtractorConfig:
@@ -148,6 +160,8 @@ class Settings:
     store_url: str | None = None
     max_concurrency: int = 8
     source: str | None = None
+    on_record_error: Literal["raise", "warn"] = "raise"
+    """What an extraction does when its exchange cannot be recorded (``[store] on_record_error``)."""
 
     def backend(self, provider: str) -> BackendConfig:
         """The backend config for ``provider``; a default one when not configured."""
@@ -214,8 +228,11 @@ class Settings:
             prices[model] = {k: p.number(raw, f"{key}.{k}", minimum=0.0) for k in raw}  # type: ignore[misc]
 
         store = p.table(data, "store")
-        p.check_keys(store, "store", {"url"})
+        p.check_keys(store, "store", {"url", "on_record_error"})
         store_url = p.string(store, "store.url")
+        on_record_error: Literal["raise", "warn"] = (
+            p.choice(store, "store.on_record_error", ("raise", "warn")) or "raise"
+        )
 
         settings = cls(
             default_model=default_model,
@@ -225,6 +242,7 @@ class Settings:
             store_url=store_url,
             max_concurrency=max_conc,
             source=source,
+            on_record_error=on_record_error,
         )
         return settings._with_env(env) if env is not None else settings
 
@@ -232,6 +250,7 @@ class Settings:
         extractors = dict(self.extractors)
         default_model = self.default_model
         store_url = self.store_url
+        on_record_error: Literal["raise", "warn"] = self.on_record_error
         for key, value in env.items():
             if not key.startswith("EXTRACTKIT_"):
                 continue
@@ -240,6 +259,12 @@ class Settings:
                 default_model = str(ModelRef.parse(_env_value(key, value)))
             elif rest == "STORE":
                 store_url = value or None
+            elif rest == "ON_RECORD_ERROR":
+                if value not in ("raise", "warn"):
+                    raise ConfigError(
+                        f"environment variable {key} must be 'raise' or 'warn', got {value!r}", source=key
+                    )
+                on_record_error = "raise" if value == "raise" else "warn"
             elif rest.endswith("_MODEL"):
                 name = rest[: -len("_MODEL")].lower()
                 ref = str(ModelRef.parse(_env_value(key, value)))
@@ -253,6 +278,7 @@ class Settings:
             store_url=store_url,
             max_concurrency=self.max_concurrency,
             source=self.source,
+            on_record_error=on_record_error,
         )
 
 
@@ -371,7 +397,7 @@ class _Parser:
             provider=name,
             type=self.string(raw, f"{key}.type") or ("openai" if name in ("azure",) else name),
             base_url=self.string(raw, f"{key}.base_url"),
-            api_key_env=self.string(raw, f"{key}.api_key_env")
+            api_key_env=self.api_key_env(raw, f"{key}.api_key_env")
             or ("OPENAI_API_KEY" if name == "openai" else None),
             timeout=self.number(raw, f"{key}.timeout", minimum=0.001) or 60.0,
             max_concurrency=self.integer(raw, f"{key}.max_concurrency", minimum=1, default=16),
@@ -379,6 +405,26 @@ class _Parser:
             api_version=self.string(raw, f"{key}.api_version"),
             options=options,
         )
+
+    def api_key_env(self, table: Mapping[str, Any], key: str) -> str | None:
+        """The name of the environment variable holding a key; refuse a key pasted in its place.
+
+        The value is never echoed: if it is a key, the message would leak it.
+        """
+        value = self._get(table, key)
+        if value is None:
+            return None
+        from extractkit.redaction import looks_like_key, register_key_env
+
+        if not isinstance(value, str) or not value or looks_like_key(value):
+            raise self.error(
+                key,
+                "must name an environment variable, not hold the key: write e.g. "
+                'api_key_env = "OPENAI_API_KEY" and put the key in that variable '
+                "(if you pasted a key here, treat it as exposed and rotate it)",
+            )
+        register_key_env(value)  # its value is a secret wherever it shows up
+        return value
 
     def extractor(self, name: str, raw: Any) -> ExtractorConfig:
         key = f"extractors.{name}"
