@@ -135,7 +135,7 @@ class ExtractionRun:
                 error.__cause__ = exc
             if raising:
                 return False, error
-            _warn(f"exchange {exchange.id} was not recorded: {error}")
+            _warn(f"exchange {exchange.id[:12]} was not recorded: {error}")
             return False, None
         return True, None
 

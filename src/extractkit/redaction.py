@@ -17,10 +17,13 @@ text field of a recorded exchange, to exports and to eval reports. Redaction
 is by value only: a model's output field that happens to be *named* ``token``
 or ``password`` is data, kept as it is; a value that *is* a key is replaced.
 
-The Azure rule replaces any 32-hex run, so an MD5 digest or a uuid written as
-32 hex digits in free text is replaced too: a secret kept by mistake costs more
-than an identifier lost from a log line. Structured id fields (exchange and
-record ids) are never passed through it.
+The Azure rule replaces any run of exactly 32 hex digits standing alone, so an
+MD5 digest or a uuid written as 32 hex digits in free text is replaced too: a
+secret kept by mistake costs more than an identifier lost from a log line.
+extractkit's own ids are 32 hex digits as well, so its messages name a record
+by the 12-character prefix its tables show (``records show`` accepts it), and
+structured id fields (``id``, ``exchange_id`` of records and exports) are never
+passed through the redaction.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ _PREFIXED = re.compile(
     re.VERBOSE,
 )
 # Azure OpenAI keys: 32 hex digits standing alone (not part of a longer word or hex run).
-_AZURE = re.compile(r"(?<![0-9A-Za-z_])[0-9a-fA-F]{32}(?![0-9A-Za-z_])")
+_AZURE = re.compile(r"(?<![0-9A-Za-z_\-])[0-9a-fA-F]{32}(?![0-9A-Za-z_\-])")
 
 # A value that is plainly a key, pasted where the *name* of an environment variable belongs.
 _KEY_PREFIX = re.compile(r"(?:sk-|gsk_|gh[pousr]_|xox[abposr]-|AIza|AKIA|ASIA)[A-Za-z0-9_\-]{8,}")

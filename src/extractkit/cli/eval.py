@@ -134,7 +134,7 @@ def _cmd_cases(args: argparse.Namespace) -> int:
     from extractkit.store import open_store
 
     try:
-        with open_store(args.store) as store:
+        with open_store(args.store, read_only=True) as store:
             cases = cases_from_store(store, args.extractor)
         if not cases:
             what = f"no included records for extractor {args.extractor!r} in {args.store}"

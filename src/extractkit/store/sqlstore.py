@@ -555,7 +555,7 @@ class SQLStore(ABC):
             if found is not None:
                 return found
             if len(prefix) < 4:
-                raise UserError(f"no record with id {prefix!r}; give at least 4 characters of an id")
+                raise UserError(f"no record with id {_shown(prefix)!r}; give at least 4 characters of an id")
             cur.execute(
                 self._sql("SELECT id FROM records WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 2"),
                 (_escape_like(prefix) + "%",),
@@ -566,9 +566,10 @@ class SQLStore(ABC):
         if isinstance(matches, str):
             return matches
         if not matches:
-            raise UserError(f"no record with id {prefix!r}; see `extractkit records list`")
+            raise UserError(f"no record with id {_shown(prefix)!r}; see `extractkit records list`")
         if len(matches) > 1:
-            raise UserError(f"id prefix {prefix!r} is ambiguous ({', '.join(matches)}); give more characters")
+            shown = ", ".join(m[: max(12, len(prefix) + 4)] for m in matches)
+            raise UserError(f"id prefix {_shown(prefix)!r} is ambiguous ({shown}...); give more characters")
         return str(matches[0])
 
     def _where(self, query: RecordQuery) -> tuple[str, builtins.list[Any]]:
@@ -747,7 +748,7 @@ class SQLStore(ABC):
             for id in wanted:
                 found = self._lookup(cur, id)
                 if found is None:
-                    raise UserError(f"no record with id {id!r}; nothing was changed")
+                    raise UserError(f"no record with id {_shown(id)!r}; nothing was changed")
                 resolved.append(found)
             return resolved
 
@@ -831,6 +832,12 @@ class SQLStore(ABC):
             )
 
         self._change(change)
+
+
+def _shown(id: str) -> str:
+    # A full 32-hex id reads as an Azure key to the redaction of messages: show the prefix the
+    # tables show instead (``records show`` accepts it).
+    return id if len(id) <= 12 else id[:12] + "…"
 
 
 def _storable(text: str) -> str:
