@@ -222,6 +222,10 @@ def test_unstorable_text_round_trips_through_export(
     for text in AWKWARD[:-2] + AWKWARD[-1:]:
         assert by_input[text] == {"text": text}
     assert "\U0001f600" in by_input or AWKWARD[-2] in by_input
+    # The terminal commands print them (escaped where UTF-8 cannot carry them) instead of failing.
+    assert cli_main(["records", "list", "--store", target.url]) == 0
+    assert cli_main(["records", "show", rows[0].id[:12], "--store", target.url]) == 0
+    assert "\\ud800" in capsys.readouterr().out
 
 
 # -- signals --------------------------------------------------------------------------------

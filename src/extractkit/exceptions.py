@@ -77,6 +77,12 @@ __all__ = [
 class ExtractKitError(Exception):
     """Root of every error extractkit raises. Its text never holds a secret (see the module docs)."""
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Raised while handling a vendor error (``raise ... from exc``), that error becomes this
+        # one's cause and is printed in every traceback: scrub the key a server echoed out of it.
+        _scrub_handled_error()
+
     def __str__(self) -> str:
         from extractkit.redaction import redact
 
@@ -347,3 +353,32 @@ def _redact(text: str) -> str:
     from extractkit.redaction import redact
 
     return redact(text)
+
+
+def _scrub_handled_error() -> None:
+    import sys
+
+    handled = sys.exc_info()[1]
+    if handled is None or isinstance(handled, ExtractKitError):
+        return
+    from extractkit.redaction import redact, secret_values
+
+    values = secret_values()
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [handled]
+    while stack and len(seen) < 32:
+        exc = stack.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if not isinstance(exc, ExtractKitError):
+            scrubbed = tuple(redact(a, values) if isinstance(a, str) else a for a in exc.args)
+            if any(new is not old for new, old in zip(scrubbed, exc.args, strict=True)):
+                exc.args = scrubbed
+            message = getattr(exc, "message", None)  # openai's errors print this attribute too
+            if isinstance(message, str) and (clean := redact(message, values)) is not message:
+                try:
+                    exc.message = clean  # type: ignore[attr-defined]
+                except AttributeError:  # pragma: no cover - a read-only attribute
+                    pass
+        stack += [exc.__cause__, exc.__context__]

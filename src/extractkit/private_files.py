@@ -43,15 +43,14 @@ def make_private_dirs(path: str | os.PathLike[str]) -> Path:
 def open_private(
     path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8", **kwargs: Any
 ) -> IO[Any]:
-    """Open ``path`` for writing (``"w"``, ``"a"``, ``"wb"``, ``"ab"``) as a 0600 file.
+    """Open ``path`` for writing (``"w"``, ``"a"``, ``"x"``, and their binary forms) as a 0600 file.
 
-    Missing parent folders are created 0700.
+    Like :func:`open`, a missing parent folder is an error (``FileNotFoundError``): a mistyped
+    folder should not quietly become a new one.
     """
     if mode not in ("w", "a", "wb", "ab", "x", "xb"):
         raise ValueError(f"open_private is for writing; got mode {mode!r}")
     target = Path(path)
-    if not target.parent.exists():
-        make_private_dirs(target.parent)
     flags = os.O_WRONLY | os.O_CREAT
     if mode.startswith("w"):
         flags |= os.O_TRUNC

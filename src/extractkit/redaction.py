@@ -125,6 +125,8 @@ def redact(text: str, values: tuple[str, ...] | None = None) -> str:
     Returns:
         ``text`` itself when there is nothing to replace.
     """
+    if len(text) < _MIN_SECRET:  # too short to hold any secret: most dict keys, roles, flags
+        return text
     if values is None:
         values = secret_values()
     if len(text) < _LONG:

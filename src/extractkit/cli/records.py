@@ -195,6 +195,11 @@ def _compact(value: Any) -> str:
     return text
 
 
+def _printable(text: str) -> str:
+    # A lone surrogate cannot be printed as UTF-8; show it as its escape instead of failing.
+    return text if _encodable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -256,7 +261,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if not rows:
             print(f"no records match ({total} in range)" if args.offset else "no records match")
             return 0
-        print(format_table(_HEADERS, [_record_row(r) for r in rows], _WIDTHS))
+        print(_printable(format_table(_HEADERS, [_record_row(r) for r in rows], _WIDTHS)))
         first = args.offset + 1
         legend = "flags: I included, C corrected, E error, R repaired, V reviewed"
         print(f"\n{first}-{args.offset + len(rows)} of {total}   {legend}")
@@ -274,7 +279,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
             text = json.dumps(record.to_dict(), ensure_ascii=False, indent=2)
             print(text if _encodable(text) else json.dumps(record.to_dict(), indent=2))
         else:
-            print(_describe(record).encode("utf-8", "backslashreplace").decode("utf-8"))
+            print(_printable(_describe(record)))
         return 0
 
     return _run(args, action, read_only=True)

@@ -361,12 +361,14 @@ class PostgresStore(SQLStore):
         errors = self._psycopg.errors
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, errors.LockNotAvailable):
+            limit = "the server's" if self._lock_timeout is None else f"{self._lock_timeout:g} s"
             return (
-                f"a lock was not granted within lock_timeout ({self._lock_timeout:g} s): another "
-                "session holds it; retry later, or find the session holding it (pg_locks)"
+                f"a lock was not granted within lock_timeout ({limit}): another session holds it; "
+                "retry later, or find the session holding it (pg_locks)"
             )
         if isinstance(exc, errors.QueryCanceled):
-            return f"a statement ran past statement_timeout ({self._statement_timeout:g} s): {first_line}"
+            limit = "the server's" if self._statement_timeout is None else f"{self._statement_timeout:g} s"
+            return f"a statement ran past statement_timeout ({limit}): {first_line}"
         if isinstance(exc, self._psycopg.OperationalError):
             return (
                 f"the server could not be reached or the connection was lost ({first_line}); "

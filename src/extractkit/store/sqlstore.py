@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -82,6 +83,8 @@ WHERE l.exchange_id = ?
 """
 
 _PAGE = 500
+
+logger = logging.getLogger("extractkit.store")
 
 OnRecordError = Literal["raise", "warn"]
 """What an extraction does when its exchange cannot be recorded (see ``docs/recording.md``)."""
@@ -403,7 +406,16 @@ class SQLStore(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        # Leaving the block with an error already: do not replace it with the store's own, but
+        # do not swallow that either: it goes on the log and on the propagating error.
+        try:
+            self.close()
+        except StoreError as store_error:
+            logger.error("extractkit store: %s", store_error)
+            exc.add_note(f"and the store could not write everything: {store_error}")
 
     def write_batch(self, exchanges: Iterable[Exchange]) -> int:
         """Write ``exchanges`` now in one transaction, bypassing the queue; return how many.
