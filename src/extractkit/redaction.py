@@ -147,7 +147,7 @@ def _redact(text: str, values: tuple[str, ...]) -> str:
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
-    if _AZURE.search(text) is not None:
+    if len(text) >= 32 and _AZURE.search(text) is not None:
         text = _AZURE.sub(REDACTED, text)
     # Spelled out rather than looped over _PREFIXES: this runs on every text written.
     if (
@@ -174,20 +174,31 @@ def redact_value(value: Any, values: tuple[str, ...] | None = None) -> Any:
     if isinstance(value, str):
         return redact(value, values)
     if isinstance(value, dict):
-        changed = False
-        pairs = []
-        for key, item in value.items():
+        out: dict[Any, Any] | None = None  # built only once something changes
+        for index, (key, item) in enumerate(value.items()):
             new_key = redact(key, values) if isinstance(key, str) else key
-            new = redact_value(item, values)
-            changed = changed or new is not item or new_key is not key
-            pairs.append((new_key, new))
-        return dict(pairs) if changed else value
+            new = _redact_item(item, values)
+            if out is None and (new is not item or new_key is not key):
+                out = dict(list(value.items())[:index])
+            if out is not None:
+                out[new_key] = new
+        return value if out is None else out
     if isinstance(value, list | tuple):
-        items = [redact_value(item, values) for item in value]
+        items = [_redact_item(item, values) for item in value]
         if all(new is old for new, old in zip(items, value, strict=True)):
             return value
         return type(value)(items) if isinstance(value, tuple) else items
     return value
+
+
+def _redact_item(item: Any, values: tuple[str, ...]) -> Any:
+    # Leaves inline: a recorded exchange is mostly short strings and numbers, and a call per
+    # leaf was most of the cost of redacting one.
+    if isinstance(item, str):
+        return item if len(item) < _MIN_SECRET else redact(item, values)
+    if isinstance(item, dict | list | tuple):
+        return redact_value(item, values)
+    return item
 
 
 def looks_like_key(value: str) -> bool:

@@ -43,7 +43,10 @@ def _unescape_one(match: re.Match[str]) -> str:
 
 def encode(text: str) -> str:
     """Return ``text`` in a form both databases store: itself, or :data:`MARK` + escaped text."""
-    if _UNSTORABLE.search(text) is None and not text.startswith(MARK):
+    if text.isascii():  # O(1) in CPython: no surrogate, no mark; only NUL to look for
+        if "\x00" not in text:
+            return text
+    elif _UNSTORABLE.search(text) is None and not text.startswith(MARK):
         return text
     return MARK + _ESCAPE.sub(_escape_one, text)
 
