@@ -173,31 +173,40 @@ def redact_value(value: Any, values: tuple[str, ...] | None = None) -> Any:
         values = secret_values()
     if isinstance(value, str):
         return redact(value, values)
-    if isinstance(value, dict):
-        out: dict[Any, Any] | None = None  # built only once something changes
-        for index, (key, item) in enumerate(value.items()):
-            new_key = redact(key, values) if isinstance(key, str) else key
-            new = _redact_item(item, values)
-            if out is None and (new is not item or new_key is not key):
-                out = dict(list(value.items())[:index])
-            if out is not None:
-                out[new_key] = new
-        return value if out is None else out
-    if isinstance(value, list | tuple):
-        items = [_redact_item(item, values) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
-            return value
-        return type(value)(items) if isinstance(value, tuple) else items
-    return value
+    return _redact_item(value, values)
+
+
+_WALKED = (str, dict, list, tuple)  # tuples of types: isinstance is slower with X | Y unions
 
 
 def _redact_item(item: Any, values: tuple[str, ...]) -> Any:
-    # Leaves inline: a recorded exchange is mostly short strings and numbers, and a call per
-    # leaf was most of the cost of redacting one.
-    if isinstance(item, str):
+    # Written for speed: every recorded exchange passes through here on the writer thread, and
+    # it is mostly short strings (too short to hold a key) and numbers.
+    if type(item) is str:
         return item if len(item) < _MIN_SECRET else redact(item, values)
-    if isinstance(item, dict | list | tuple):
-        return redact_value(item, values)
+    if isinstance(item, dict):
+        out: dict[Any, Any] | None = None  # copied only once something changes
+        for key, sub in item.items():
+            new_key = key if type(key) is not str or len(key) < _MIN_SECRET else redact(key, values)
+            new = _redact_item(sub, values) if isinstance(sub, _WALKED) else sub
+            if out is None:
+                if new is sub and new_key is key:
+                    continue
+                out = {}
+                for k, v in item.items():
+                    if k is key:
+                        break
+                    out[k] = v
+            out[new_key] = new
+        return item if out is None else out
+    if isinstance(item, list | tuple):
+        items = [_redact_item(sub, values) if isinstance(sub, _WALKED) else sub for sub in item]
+        for new, old in zip(items, item, strict=True):
+            if new is not old:
+                return type(item)(items) if isinstance(item, tuple) else items
+        return item
+    if isinstance(item, str):  # a str subclass
+        return redact(item, values)
     return item
 
 
