@@ -145,7 +145,9 @@ def test_error_messages_never_show_a_key() -> None:
 
 @pytest.mark.parametrize("pasted", [KEYS["openai"], KEYS["azure"], KEYS["groq"], "my-key-" + "x" * 30])
 def test_a_key_pasted_into_api_key_env_is_refused_without_echoing_it(pasted: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="must name an environment variable, not hold the key") as caught:
+    with pytest.raises(
+        ConfigError, match="api_key_env must name an environment variable, not hold the key"
+    ) as caught:
         Settings.from_mapping({"backends": {"openai": {"api_key_env": pasted}}})
     assert pasted not in str(caught.value) and pasted not in repr(caught.value)
     config = tmp_path / "extractkit.toml"

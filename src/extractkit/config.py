@@ -419,9 +419,9 @@ class _Parser:
         if not isinstance(value, str) or not value or looks_like_key(value):
             raise self.error(
                 key,
-                "must name an environment variable, not hold the key: write e.g. "
-                'api_key_env = "OPENAI_API_KEY" and put the key in that variable '
-                "(if you pasted a key here, treat it as exposed and rotate it)",
+                "is refused: api_key_env must name an environment variable, not hold the key; write "
+                'e.g. api_key_env = "OPENAI_API_KEY" and put the key in that variable (if you '
+                "pasted a key here, treat it as exposed and rotate it)",
             )
         register_key_env(value)  # its value is a secret wherever it shows up
         return value
