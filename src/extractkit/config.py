@@ -181,6 +181,16 @@ class BackendConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.options, FrozenOptions):
             object.__setattr__(self, "options", FrozenOptions(self.options) if self.options else _NO_OPTIONS)
+        if self.api_key_env is not None:
+            from extractkit.redaction import looks_like_key, register_key_env
+
+            if looks_like_key(self.api_key_env):
+                raise ConfigError(
+                    f"backends.{self.provider}.api_key_env must name an environment variable, not hold "
+                    "the key (if you pasted a key there, treat it as exposed and rotate it)",
+                    key=f"backends.{self.provider}.api_key_env",
+                )
+            register_key_env(self.api_key_env)  # its value is a secret wherever it shows up
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +222,8 @@ class Settings:
     max_concurrency: int = 8
     source: str | None = None
     deadline: float | None = None
+    on_record_error: Literal["raise", "warn"] = "raise"
+    """What an extraction does when its exchange cannot be recorded (``[store] on_record_error``)."""
 
     def backend(self, provider: str) -> BackendConfig:
         """The backend config for ``provider``; a default one when not configured.
@@ -284,8 +296,11 @@ class Settings:
             prices[model] = {k: p.number(raw, f"{key}.{k}", minimum=0.0) for k in raw}  # type: ignore[misc]
 
         store = p.table(data, "store")
-        p.check_keys(store, "store", {"url"})
+        p.check_keys(store, "store", {"url", "on_record_error"})
         store_url = p.string(store, "store.url")
+        on_record_error: Literal["raise", "warn"] = (
+            p.choice(store, "store.on_record_error", ("raise", "warn")) or "raise"
+        )
 
         settings = cls(
             default_model=default_model,
@@ -296,6 +311,7 @@ class Settings:
             max_concurrency=max_conc,
             source=source,
             deadline=deadline,
+            on_record_error=on_record_error,
         )
         return settings._with_env(env) if env is not None else settings
 
@@ -304,6 +320,7 @@ class Settings:
         default_model = self.default_model
         store_url = self.store_url
         deadline = self.deadline
+        on_record_error: Literal["raise", "warn"] = self.on_record_error
         for key, value in env.items():
             if not key.startswith("EXTRACTKIT_"):
                 continue
@@ -318,6 +335,12 @@ class Settings:
                 name = rest[: -len("_DEADLINE")].lower()
                 current = extractors.get(name, ExtractorConfig())
                 extractors[name] = dataclasses.replace(current, deadline=_env_seconds(key, value))
+            elif rest == "ON_RECORD_ERROR":
+                if value not in ("raise", "warn"):
+                    raise ConfigError(
+                        f"environment variable {key} must be 'raise' or 'warn', got {value!r}", source=key
+                    )
+                on_record_error = "raise" if value == "raise" else "warn"
             elif rest.endswith("_MODEL"):
                 name = rest[: -len("_MODEL")].lower()
                 ref = str(ModelRef.parse(_env_value(key, value)))
@@ -332,6 +355,7 @@ class Settings:
             max_concurrency=self.max_concurrency,
             source=self.source,
             deadline=deadline,
+            on_record_error=on_record_error,
         )
 
 
@@ -468,7 +492,7 @@ class _Parser:
             provider=name,
             type=self.string(raw, f"{key}.type") or ("openai" if name in ("azure",) else name),
             base_url=self.string(raw, f"{key}.base_url"),
-            api_key_env=self.string(raw, f"{key}.api_key_env")
+            api_key_env=self.api_key_env(raw, f"{key}.api_key_env")
             or ("OPENAI_API_KEY" if name == "openai" else None),
             timeout=self.number(raw, f"{key}.timeout", minimum=0.001) or 60.0,
             max_concurrency=self.integer(raw, f"{key}.max_concurrency", minimum=1, default=16),
@@ -476,6 +500,26 @@ class _Parser:
             api_version=self.string(raw, f"{key}.api_version"),
             options=options,
         )
+
+    def api_key_env(self, table: Mapping[str, Any], key: str) -> str | None:
+        """The name of the environment variable holding a key; refuse a key pasted in its place.
+
+        The value is never echoed: if it is a key, the message would leak it.
+        """
+        value = self._get(table, key)
+        if value is None:
+            return None
+        from extractkit.redaction import looks_like_key, register_key_env
+
+        if not isinstance(value, str) or not value or looks_like_key(value):
+            raise self.error(
+                key,
+                "is refused: api_key_env must name an environment variable, not hold the key; write "
+                'e.g. api_key_env = "OPENAI_API_KEY" and put the key in that variable (if you '
+                "pasted a key here, treat it as exposed and rotate it)",
+            )
+        register_key_env(value)  # its value is a secret wherever it shows up
+        return value
 
     def extractor(self, name: str, raw: Any) -> ExtractorConfig:
         key = f"extractors.{name}"

@@ -353,7 +353,7 @@ class Extractor(Generic[OutputT]):
         if self._store_arg is not None and not isinstance(self._store_arg, str):
             return self._store_arg
         url = self._store_arg or self.settings.store_url
-        return None if url is None else shared_store(url)
+        return None if url is None else shared_store(url, self.settings.on_record_error)
 
     def _resolve_backend(self, ref: ModelRef) -> tuple[ChatBackend, asyncio.Semaphore | None]:
         if self._backend is not None:

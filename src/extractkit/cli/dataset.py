@@ -221,7 +221,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
                 return 2
             from extractkit.store import open_store
 
-            with open_store(url) as store:
+            with open_store(url, read_only=True) as store:
                 dataset = build_from_store(store, student, path=args.out, **common)
             origin = f"included records of {student.name!r}"
         for warning in dataset.warnings:

@@ -109,7 +109,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         text = report.render(args.format, failures=failures)
         if args.out:
             try:
-                with open(args.out, "w", encoding="utf-8") as fh:
+                from extractkit.private_files import open_private
+
+                with open_private(args.out) as fh:  # 0600: a report holds inputs and answers
                     fh.write(text)
             except OSError as exc:
                 # The answers are in the cache: fixing the path and re-running costs nothing.
@@ -134,7 +136,7 @@ def _cmd_cases(args: argparse.Namespace) -> int:
     from extractkit.store import open_store
 
     try:
-        with open_store(args.store) as store:
+        with open_store(args.store, read_only=True) as store:
             cases = cases_from_store(store, args.extractor)
         if not cases:
             what = f"no included records for extractor {args.extractor!r} in {args.store}"

@@ -6,6 +6,12 @@ does one thing and closes it. Tables are plain fixed-width text with long cells
 cut, so they read well in any terminal and in logs. Ids may be given as record
 ids, exchange ids or unique prefixes of a record id (the 12 characters the
 tables show).
+
+``list``, ``search``, ``show`` and ``export`` open the store read-only: they
+never create, migrate or lock it, and a mistyped path is an error naming it.
+``export`` reads one consistent snapshot, redacts secrets by value (rows
+written before a key was known to be one included) and writes its file
+readable by its owner only.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from extractkit.exceptions import ExtractKitError, UserError
 from extractkit.store import Record, Store, open_store
+from extractkit.store.sqlstore import SQLStore
 
 if TYPE_CHECKING:
     _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -28,7 +35,6 @@ __all__ = ["format_table", "register"]
 
 STORE_ENV = "EXTRACTKIT_STORE"
 _ID_WIDTH = 12
-_EXPORT_PAGE = 1000
 
 
 def register(subparsers: _SubParsers) -> None:
@@ -147,7 +153,7 @@ def _configured_url() -> str | None:
     return get_settings().store_url
 
 
-def _run(args: argparse.Namespace, action: Callable[[Store], int]) -> int:
+def _run(args: argparse.Namespace, action: Callable[[Store], int], *, read_only: bool = False) -> int:
     try:
         url = args.store or os.environ.get(STORE_ENV) or _configured_url()
         if not url:
@@ -157,7 +163,7 @@ def _run(args: argparse.Namespace, action: Callable[[Store], int]) -> int:
                 file=sys.stderr,
             )
             return 2
-        with open_store(url) as store:
+        with open_store(url, read_only=True) if read_only else open_store(url) as store:
             return action(store)
     except ExtractKitError as exc:
         print(f"extractkit records: error: {exc}", file=sys.stderr)
@@ -182,7 +188,24 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: 
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not _encodable(text):
+        # A lone surrogate cannot be written as UTF-8: JSON's \u escapes carry it instead.
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate cannot be printed as UTF-8; show it as its escape instead of failing.
+    return text if _encodable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _flags(record: Record) -> str:
@@ -238,13 +261,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if not rows:
             print(f"no records match ({total} in range)" if args.offset else "no records match")
             return 0
-        print(format_table(_HEADERS, [_record_row(r) for r in rows], _WIDTHS))
+        print(_printable(format_table(_HEADERS, [_record_row(r) for r in rows], _WIDTHS)))
         first = args.offset + 1
         legend = "flags: I included, C corrected, E error, R repaired, V reviewed"
         print(f"\n{first}-{args.offset + len(rows)} of {total}   {legend}")
         return 0
 
-    return _run(args, action)
+    return _run(args, action, read_only=True)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -253,12 +276,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
         if record is None:  # pragma: no cover - resolve_id found it a moment ago
             raise UserError(f"no record with id {args.id!r}")
         if args.json:
-            print(json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+            text = json.dumps(record.to_dict(), ensure_ascii=False, indent=2)
+            print(text if _encodable(text) else json.dumps(record.to_dict(), indent=2))
         else:
-            print(_describe(record))
+            print(_printable(_describe(record)))
         return 0
 
-    return _run(args, action)
+    return _run(args, action, read_only=True)
 
 
 def _describe(record: Record) -> str:
@@ -362,27 +386,36 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if args.output is None:
             _export(store, args, sys.stdout)
         else:
-            with open(args.output, "w", encoding="utf-8") as handle:
+            from extractkit.private_files import open_private
+
+            with open_private(args.output) as handle:
                 written = _export(store, args, handle)
             print(f"wrote {written} record(s) to {args.output}", file=sys.stderr)
         return 0
 
-    return _run(args, action)
+    return _run(args, action, read_only=True)
 
 
-def _export(store: Store, args: argparse.Namespace, out: TextIO) -> int:
-    # Page through the store so exporting a large one does not hold it all in memory.
+def _export(store: Store, args: argparse.Namespace, out: IO[str]) -> int:
+    from extractkit.redaction import redact_value, secret_values
+
     filters = _filters(args)
-    remaining = args.limit if args.limit > 0 else None
+    limit = args.limit if args.limit > 0 else None
+    if isinstance(store, SQLStore):
+        # One snapshot: rows written meanwhile can neither repeat nor push others out of a page.
+        records: Iterable[Record] = store.export(**filters, limit=limit)
+    else:  # another Store implementation: the best it offers
+        records = store.list(**filters, limit=limit)
+    values = secret_values()
     written = 0
-    while remaining is None or remaining > 0:
-        size = _EXPORT_PAGE if remaining is None else min(remaining, _EXPORT_PAGE)
-        page = store.list(**filters, limit=size, offset=written)
-        for record in page:
-            out.write(_compact(record.to_dict()) + "\n")
-        written += len(page)
-        if remaining is not None:
-            remaining -= len(page)
-        if len(page) < size:
-            break
+    for record in records:
+        data = record.to_dict()
+        for key, value in data.items():
+            if key not in ("id", "exchange_id", "label_history"):  # ids are ours, never secrets
+                data[key] = redact_value(value, values)
+        for label in data["label_history"]:
+            label["output"] = redact_value(label["output"], values)
+            label["error"] = redact_value(label["error"], values)
+        out.write(_compact(data) + "\n")
+        written += 1
     return written

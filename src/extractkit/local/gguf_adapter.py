@@ -27,6 +27,7 @@ from typing import Any
 
 from extractkit.exceptions import FineTuneError
 from extractkit.local.models import optional_module
+from extractkit.private_files import make_private_dirs
 
 __all__ = ["BaseGGUFInfo", "LoraPair", "gguf_tensor_name", "read_base_info", "to_gguf_rows", "write_adapter"]
 
@@ -144,7 +145,7 @@ def write_adapter(
     if not pairs:
         raise FineTuneError("no LoRA weights to write")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(target.parent)  # 0700: a model trained on private data
     tmp = target.with_name(target.name + ".partial")
     writer = gguf.GGUFWriter(str(tmp), base.architecture)
     try:
