@@ -99,7 +99,7 @@ def collect_step(ctx: RunContext) -> dict[str, Any]:
         )
         return done.outputs
     ctx.manifest.begin("collect", inputs)
-    with open_store(url) as store:
+    with open_store(url, read_only=True) as store:
         items, excluded = collect(store, ctx.name, ctx.teacher_ref, max_examples=ctx.options.max_examples)
     write_items(ctx.file(DATA_FILE), items)
     counts = source_counts(items)
@@ -115,7 +115,7 @@ def collect_step(ctx: RunContext) -> dict[str, Any]:
 def _labelled_input(
     item: DataItem, output: Any, *, source: str | None = None, line: int = 0
 ) -> LabelledInput:
-    where = source or (f"record {item.record}" if item.record else item.source)
+    where = source or (f"record {item.record[:12]}" if item.record else item.source)
     return LabelledInput(item.input, output, where, line)
 
 
