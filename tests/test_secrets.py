@@ -325,3 +325,15 @@ def test_canary_keys_reach_no_file_no_log_and_no_message(
             assert key not in text, f"{name} canary in a log record: {text[:200]}"
         for text in messages:
             assert key not in text, f"{name} canary in a message: {text[:200]}"
+
+
+def test_a_key_given_to_the_backend_in_code_is_redacted_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from extractkit.backends.openai import OpenAIChatBackend
+    from extractkit.redaction import redact
+
+    monkeypatch.setenv("MY_TEAM_KEY_VAR", "team-secret-value-123456")
+    in_code = "literal-key-given-in-code-987654"
+    OpenAIChatBackend(api_key=in_code, api_key_env="MY_TEAM_KEY_VAR", base_url="http://127.0.0.1:9")
+    text = f"server said: bad key {in_code}; env one team-secret-value-123456"
+    assert in_code not in redact(text)
+    assert "team-secret-value-123456" not in redact(text)

@@ -91,6 +91,14 @@ class OpenAIChatBackend:
         self.timeout = timeout
         self._api_key = api_key
         self._api_key_env = api_key_env
+        # A key given here, or the variable named for it, is a secret wherever it shows up
+        # (messages, the store, exports, reports): redaction works by value.
+        from extractkit.redaction import register_key_env, register_secret
+
+        if api_key:
+            register_secret(api_key)
+        if api_key_env:
+            register_key_env(api_key_env)
         if max_tokens_param is None:
             max_tokens_param = "max_tokens" if base_url else "max_completion_tokens"
         if max_tokens_param not in ("max_tokens", "max_completion_tokens"):
