@@ -1,4 +1,4 @@
-"""Store chaos: every fault scenario of docs/reliability-store.md, with its loss count.
+"""Store chaos: every fault scenario of docs/reliability.md, with its loss count.
 
 Run:  .venv/bin/python bench/store_faults.py [--n 20000] [--postgres DSN]
 
