@@ -185,3 +185,67 @@ def test_a_fresh_process_with_no_key_prints_the_answer_and_says_which_model_once
     )
     assert proc.stderr.count("embedded local model") == 1, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_build_command_documents_itself() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXTRACTKIT_", "OPENAI_"))}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    proc = subprocess.run(
+        [sys.executable, "-m", "extractkit.local.build_default", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--out" in proc.stdout and "--threads" in proc.stdout
+
+
+def test_the_shipped_manifest_says_how_the_adapter_was_built() -> None:
+    _need_embedded()
+    import hashlib
+
+    from extractkit.local.build_default import DEFAULT_CONFIG, DEFAULT_EXAMPLES
+
+    data = embedded.manifest()
+    assert data["name"] == EMBEDDED_MODEL and data["built_by"] == "python -m extractkit.local.build_default"
+    assert data["examples"] == DEFAULT_EXAMPLES
+    assert data["training"]["seed"] == DEFAULT_CONFIG.seed and data["training"]["rank"] == DEFAULT_CONFIG.rank
+    folder = embedded.embedded_dir()
+    assert hashlib.sha256((folder / "adapter.gguf").read_bytes()).hexdigest() == data["adapter_sha256"]
+    assert hashlib.sha256((folder / "places.json.gz").read_bytes()).hexdigest() == data["places_sha256"]
+
+
+@pytest.mark.realmodel
+def test_the_build_pipeline_writes_a_servable_adapter_from_the_minimal_prompt(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from extractkit.local import LocalModelServer
+    from extractkit.local.build_default import DEFAULT_CONFIG, build
+    from extractkit.local.models import missing_extras
+
+    if missing_extras(serve=True, train=True):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must install the local-train extra: bash scripts/install-local.sh")
+        pytest.skip("the local-train extra is not installed")
+    (tmp_path / "places.json.gz").write_bytes((embedded.embedded_dir() / "places.json.gz").read_bytes())
+    adapter = build(
+        tmp_path,
+        examples=16,
+        config=replace(DEFAULT_CONFIG, max_steps=2),
+        work=tmp_path,
+        rebuild_places=False,
+        log=False,
+    )
+    rows = [json.loads(line) for line in (tmp_path / "location.train.jsonl").read_text().splitlines()]
+    assert len(rows) == 16
+    for row in rows:
+        system, user, assistant = row["messages"]
+        assert system == {"role": "system", "content": LocationExtractor.instructions}  # the minimal prompt
+        assert set(json.loads(assistant["content"])) == {"locations"} and user["content"]
+    manifest = json.loads((tmp_path / "model.json").read_text())
+    assert manifest["steps"] == 2 and manifest["examples"] == 16
+    with LocalModelServer("smollm2-135m", adapter=adapter, name=EMBEDDED_MODEL) as server:
+        loc = LocationExtractor(f"local:{EMBEDDED_MODEL}", settings=server.settings(), store=False)
+        detail = loc.extract_detailed_sync("graphic designer in New York")
+        assert detail.model == EMBEDDED_REF  # served with the new adapter; the answer is schema-valid
