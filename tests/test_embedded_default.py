@@ -115,11 +115,16 @@ def test_a_made_up_city_is_re_asked_then_a_typed_error() -> None:
     ny = {"locations": [{"city": "New York", "country": "United States"}]}
     loc, fake = _embedded_with([ny, ny, ny])
     with pytest.raises(InvalidOutputError, match="not in the query"):
-        loc.extract_sync("remote python developer")
+        loc.extract_sync("nurse jobs in Lyon")
     assert len(fake.requests) == 3
     assert "not in the query" in (fake.requests[1].messages[-1].content or "")
-    loc, _ = _embedded_with([ny, {"locations": []}])
-    assert loc.extract_sync("remote python developer").locations == []
+    lyon = {"locations": [{"city": "Lyon", "country": "France"}]}
+    loc, _ = _embedded_with([ny, lyon])
+    assert loc.extract_sync("nurse jobs in Lyon").locations[0].city == "Lyon"
+    # A query that names no known place: the invented city is dropped, and the repair says so.
+    loc, _ = _embedded_with([ny])
+    detail = loc.extract_detailed_sync("remote python developer")
+    assert detail.value.locations == [] and any("dropped 'New York'" in r for r in detail.repairs)
 
 
 def test_models_folder_is_user_data_and_the_old_one_moves(

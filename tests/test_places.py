@@ -44,9 +44,21 @@ def test_a_known_citys_country_comes_from_the_gazetteer_and_the_change_is_report
 
 def test_a_city_that_is_not_in_the_query_is_a_problem_not_a_value() -> None:
     with pytest.raises(PlaceProblem, match="New York"):
-        gazetteer().check([loc("New York", "United States")], "remote python developer")
+        gazetteer().check([loc("New York", "United States")], "nurse jobs in Lyon")
     with pytest.raises(PlaceProblem, match="Qwertyville"):
-        gazetteer().check([loc("Qwertyville", None)], "barista jobs")
+        gazetteer().check([loc("Qwertyville", None)], "barista jobs Berlin")
+    # A query with no known place at all: the made-up city is dropped, and that is said.
+    value, actions = gazetteer().check([loc("New York", "United States")], "remote python developer")
+    assert value == [] and "dropped 'New York'" in actions[0]
+
+
+def test_a_country_or_region_answered_as_a_city_is_a_country() -> None:
+    value, actions = gazetteer().check([loc("Uganda", "Kenya")], "any openings in Uganda?")
+    assert value == [loc(None, "Uganda")] and "not a city" in actions[0]
+    assert gazetteer().check([loc("New Mexico", None)], "jobs new mexico")[0] == [loc(None, "United States")]
+    assert gazetteer().check([loc("Singapore", "Singapore")], "jobs singapore")[0] == [
+        loc("Singapore", "Singapore")
+    ]
 
 
 def test_the_query_decides_between_places_of_the_same_name() -> None:

@@ -189,6 +189,16 @@ class Gazetteer:
 
     # ----------------------------------------------------------------- grounding
 
+    def places_in(self, text: str) -> bool:
+        """True when some words of the text are a known city, country or region (by any name)."""
+        words = fold(text).split()
+        for size in range(1, 5):
+            for start in range(len(words) - size + 1):
+                gram = " ".join(words[start : start + size])
+                if gram in self._by_name or gram in self._by_alias or self._country_or_region(gram):
+                    return True
+        return False
+
     def mentioned(self, names: Iterable[str], text: str) -> bool:
         """True when one of ``names`` is in ``text`` as whole words, or nearly (one slip in 5+ letters)."""
         haystack = f" {fold(text)} "
@@ -237,12 +247,23 @@ class Gazetteer:
                     continue
                 out.append({"city": None, "country": country})
                 continue
+            key = fold(city)
+            if key not in self._by_name and self._country_or_region(key) and self.mentioned([city], text):
+                # "Uganda" or "New Mexico" answered as a city: the query names a country or region.
+                place = self._country_or_region(key)
+                actions.append(f"{city!r} is not a city: answered as the country {place!r}")
+                out.append({"city": None, "country": place})
+                continue
             matches = self.cities_named(city)
+            if not self.mentioned([city, *(n for c in matches for n in (c.name, *c.aliases))], text):
+                if not self.places_in(text):
+                    # Nothing in the query is a place the gazetteer knows: the city is made up.
+                    actions.append(f"dropped {city!r}: it is not in the query, which names no known place")
+                    continue
+                raise PlaceProblem(f"the city {city!r} is not in the query")
             if matches:
                 city, country = self._check_known(city, country, matches, text, actions)
             else:
-                if not self.mentioned([city], text):
-                    raise PlaceProblem(f"the city {city!r} is not in the query")
                 named = self.country_after([city], text)
                 if named is not None and named != country:
                     actions.append(f"country of {city!r} set to {named!r}, named in the query")
