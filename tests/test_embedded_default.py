@@ -171,6 +171,30 @@ def test_the_embedded_default_answers_held_out_queries() -> None:
     assert right >= 6, f"{right}/8 held-out queries right"
 
 
+def test_an_unconfigured_provider_has_one_backend_config_so_one_backend() -> None:
+    # The runtime caches backends by config identity: a new config per call was a new llama.cpp
+    # server per extraction (threads and memory growing without bound).
+    assert Settings().backend("local") is Settings().backend("local")
+    assert Settings().backend("openai") is Settings().backend("openai")
+
+
+@pytest.mark.realmodel
+def test_many_extractions_start_one_server_and_keep_threads_bounded() -> None:
+    _need_embedded()
+    import threading
+
+    from extractkit.local.backend import _live
+
+    loc = LocationExtractor(store=False)
+    loc.extract_sync("nurse jobs in Lyon")
+    threads = threading.active_count()
+    for _ in range(15):
+        loc.extract_sync("nurse jobs in Lyon")
+    assert threading.active_count() <= threads + 2
+    servers = [name for backend in _live for name in backend.servers]
+    assert servers.count(EMBEDDED_MODEL) == 1, servers
+
+
 @pytest.mark.realmodel
 def test_a_fresh_process_with_no_key_prints_the_answer_and_says_which_model_once() -> None:
     _need_embedded()

@@ -88,6 +88,14 @@ class ModelRef:
         return f"{self.provider}:{self.model}"
 
 
+@lru_cache(maxsize=256)
+def _default_backend(provider: str) -> BackendConfig:
+    # One object per provider: extractkit.runtime caches backends by config identity, so a new
+    # config per call would build a new backend per call (for local models, a new server each time).
+    env_key = "OPENAI_API_KEY" if provider == "openai" else None
+    return BackendConfig(provider=provider, type=provider, api_key_env=env_key)
+
+
 @lru_cache(maxsize=1024)
 def _parse_ref(ref: str) -> ModelRef:
     return ModelRef._parse(ref)
@@ -154,8 +162,7 @@ class Settings:
         cfg = self.backends.get(provider)
         if cfg is not None:
             return cfg
-        env_key = "OPENAI_API_KEY" if provider == "openai" else None
-        return BackendConfig(provider=provider, type=provider, api_key_env=env_key)
+        return _default_backend(provider)
 
     def extractor(self, name: str) -> ExtractorConfig:
         """The ``[extractors.NAME]`` table, empty when absent."""
