@@ -209,6 +209,8 @@ def test_sync_wrappers_work_repeatedly() -> None:
 async def test_model_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeBackend(lambda r: NY)
     settings = Settings.from_mapping({"extractors": {"location": {"model": "openai:gpt-4.1-mini"}}})
+    # The class default needs its key; without one LocationExtractor goes offline (test_embedded_default).
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert LocationExtractor(settings=Settings()).resolve_model().model == "gpt-4o-mini"  # class default
     assert LocationExtractor(settings=settings).resolve_model().model == "gpt-4.1-mini"  # config
     with LocationExtractor.override(model="openai:gpt-4o", backend=fake):

@@ -1,5 +1,9 @@
 """extractkit: typed, reliable, cheap structured extraction with chat models.
 
+``extractkit.extract_sync(text, OutputType)`` is the one-call front door;
+``LocationExtractor().extract_sync(text)`` runs the built-in extractor (offline,
+on the embedded local model, when there is no API key).
+
 Public names are imported lazily on first use, from the module that defines
 them, so ``import extractkit`` stays fast and ``from extractkit import
 LocationExtractor`` loads only what that extractor needs (openai, tenacity and
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
     )
     from extractkit.extractor import CallContext, Extraction, Extractor, ItemResult
     from extractkit.extractors import IntentRouter, Location, LocationExtractor, Locations
+    from extractkit.frontdoor import extract, extract_sync
     from extractkit.messages import ChatRequest, ChatResponse, Message, Usage
     from extractkit.profiles import ModelProfile, OutputMode, PromptVariant, profile_for
     from extractkit.prompts import Example
@@ -108,6 +113,8 @@ _EXPORTS: dict[str, str] = {
     "Usage": "extractkit.messages",
     "UserError": "extractkit.exceptions",
     "aclose": "extractkit.runtime",
+    "extract": "extractkit.frontdoor",
+    "extract_sync": "extractkit.frontdoor",
     "get_settings": "extractkit.config",
     "profile_for": "extractkit.profiles",
     "register_backend": "extractkit.backends",

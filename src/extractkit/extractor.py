@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from extractkit.exceptions import (
     BackendError,
+    ConfigError,
     ExtractionError,
     InvalidOutputError,
     ItemError,
@@ -172,6 +173,8 @@ class Extractor(Generic[OutputT]):
         teacher_instructions: The rules of the **full** prompt (defaults to ``instructions``).
         examples: Few-shot examples for the full prompt.
         default_model: Used when neither argument, override nor config names one.
+        embedded_model: Used instead of ``default_model`` when that one needs an API key that is not
+            set and the local extra is installed (the built-in LocationExtractor's offline default).
         name: Config key (``[extractors.NAME]``); derived from the class name.
         max_attempts: Model answers tried before giving up on invalid output.
         strict_output: Check each answer's keys against the strict schema the model
@@ -206,6 +209,7 @@ class Extractor(Generic[OutputT]):
     teacher_instructions: ClassVar[str | None] = None
     examples: ClassVar[Sequence[Example]] = ()
     default_model: ClassVar[str] = "openai:gpt-4o-mini"
+    embedded_model: ClassVar[str | None] = None
     name: ClassVar[str] = ""
     max_attempts: ClassVar[int] = 3
     strict_output: ClassVar[bool] = True
@@ -303,7 +307,12 @@ class Extractor(Generic[OutputT]):
         return _Overrides()
 
     def resolve_model(self) -> ModelRef:
-        """The model this extractor would use now: argument > override() > config > class default."""
+        """The model this extractor would use now: argument > override() > config > class default.
+
+        When nothing names a model and the class default needs a key that is not set, an
+        extractor with an ``embedded_model`` (the built-in LocationExtractor) uses it, if the
+        local extra is installed; see :mod:`extractkit.local.embedded`.
+        """
         if self._model is not None:
             return ModelRef.parse(self._model)
         over = self._override()
@@ -311,7 +320,34 @@ class Extractor(Generic[OutputT]):
             return ModelRef.parse(over.model)
         settings = self.settings
         configured = settings.extractor(self.name).model or settings.default_model
-        return ModelRef.parse(configured or self.default_model)
+        if configured:
+            return ModelRef.parse(configured)
+        default = ModelRef.parse(self.default_model)
+        if self.embedded_model is None or self._backend is not None or over.backend is not None:
+            return default
+        from extractkit.local.embedded import announce, embedded_missing, key_available
+
+        if key_available(settings.backend(default.provider)) or embedded_missing():
+            return default
+        announce(self.name)
+        return ModelRef.parse(self.embedded_model)
+
+    def _check_can_run(self, ref: ModelRef) -> None:
+        """Raise ConfigError naming the routes when the class default would run without its key."""
+        if self._backend is not None or self._override().backend is not None:
+            return
+        if str(ref) != str(ModelRef.parse(self.default_model)):
+            return
+        from extractkit.local.embedded import key_available, no_model_message
+
+        config = self.settings.backend(ref.provider)
+        if config.type in ("openai", "azure") and not key_available(config):
+            raise ConfigError(
+                no_model_message(
+                    type(self).__name__, self.name, ref, config, local=self.embedded_model is not None
+                ),
+                key=f"extractors.{self.name}.model",
+            )
 
     def resolve_profile(self, ref: ModelRef | None = None) -> ModelProfile:
         """The model profile with config and constructor overrides applied."""
@@ -339,6 +375,47 @@ class Extractor(Generic[OutputT]):
             yield
         finally:
             _overrides.reset(token)
+
+    @classmethod
+    def from_type(
+        cls,
+        output_type: Any,
+        *,
+        name: str | None = None,
+        instructions: str | None = None,
+        teacher_instructions: str | None = None,
+        examples: Sequence[Example] = (),
+        default_model: str | None = None,
+        max_attempts: int | None = None,
+    ) -> type[Extractor[Any]]:
+        """A named Extractor subclass for ``output_type``, without writing the class.
+
+        ``Extractor.from_type(Skills)`` is a class named ``SkillsExtractor`` whose
+        configuration key is ``skills`` (``[extractors.skills] model = ...``), so
+        configuration swaps its model like any extractor's. Classes are cached: the
+        same arguments give the same class. See :mod:`extractkit.frontdoor`.
+
+        Args:
+            output_type: What to extract (a pydantic model, ``list[str]``, a ``Literal``...).
+            name: The configuration key (default: from the type's name).
+            instructions: The minimal system prompt (default: one made from the name).
+            teacher_instructions: The rules of the full prompt (default: ``instructions``).
+            examples: Few-shot examples for the full prompt.
+            default_model: The class default model (default ``openai:gpt-4o-mini``).
+            max_attempts: Model answers tried before giving up on invalid output.
+        """
+        from extractkit.frontdoor import extractor_class
+
+        return extractor_class(
+            output_type,
+            base=cls,
+            name=name,
+            instructions=instructions,
+            teacher_instructions=teacher_instructions,
+            examples=tuple(examples),
+            default_model=default_model,
+            max_attempts=max_attempts,
+        )
 
     @property
     def store(self) -> Any:
@@ -515,6 +592,14 @@ class Extractor(Generic[OutputT]):
 
         return run_sync(self.extract(text, history=history))
 
+    def extract_detailed_sync(
+        self, text: str, *, history: Iterable[HistoryItem] | None = None
+    ) -> Extraction[OutputT]:
+        """Blocking :meth:`extract_detailed`: the value with usage, cost, latency, attempts and repairs."""
+        from extractkit.runtime import run_sync
+
+        return run_sync(self.extract_detailed(text, history=history))
+
     async def extract_detailed(
         self,
         text: str,
@@ -536,6 +621,7 @@ class Extractor(Generic[OutputT]):
         """
         started = time.perf_counter()
         ref, ctx = self._context(text, history)
+        self._check_can_run(ref)
         base = self._request(ref, ctx)
         backend, gate = self._resolve_backend(ref)
         cfg = self.settings.extractor(self.name)

@@ -1,7 +1,7 @@
 """Evaluation cases: inputs with their expected outputs, from files or from curated records.
 
 A case file is JSON lines (``.jsonl``), a JSON list (``.json``) or YAML
-(``.yaml``/``.yml``, needs PyYAML: ``pip install 'extractkit[eval]'``). Each
+(``.yaml``/``.yml``, needs PyYAML: ``pip install 'extractkit-llm[eval]'``). Each
 case is a mapping::
 
     {"input": "graphic designer in New York",
@@ -192,7 +192,7 @@ def _from_yaml(text: str, path: str) -> list[EvalCase]:
         yaml: Any = importlib.import_module("yaml")  # optional: the [eval] extra
     except ImportError:
         raise UserError(
-            f"reading {path!r} needs PyYAML: pip install pyyaml (or pip install 'extractkit[eval]'), "
+            f"reading {path!r} needs PyYAML: pip install pyyaml (or pip install 'extractkit-llm[eval]'), "
             "or write the cases as JSON lines"
         ) from None
     loader = yaml.SafeLoader(text)

@@ -115,7 +115,7 @@ class LocalFineTuningBackend:
 
     Args:
         models_dir: Where files, jobs and fine-tuned models are kept
-            (default ``$EXTRACTKIT_LOCAL_MODELS`` or ``~/.cache/extractkit/models``).
+            (default ``$EXTRACTKIT_LOCAL_MODELS``, else ``models`` in the user data folder).
         device: ``cpu`` or ``cuda``; default: a GPU when torch sees one.
         lora_rank: Rank of the LoRA matrices.
         lora_alpha: LoRA alpha (default ``2 * lora_rank``).

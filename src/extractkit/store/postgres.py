@@ -1,6 +1,6 @@
 """PostgreSQL store, for many application processes recording into one database.
 
-Needs psycopg 3 (``pip install 'extractkit[postgres]'``), imported only when a
+Needs psycopg 3 (``pip install 'extractkit-llm[postgres]'``), imported only when a
 ``PostgresStore`` is made. Semantics match the SQLite store exactly: the same
 SQL (``ON CONFLICT`` on a unique index over extractor and case-folded input),
 the same label history, migrations versioned in a ``schema_version`` table.
@@ -113,7 +113,7 @@ def _driver() -> Any:
         import psycopg
     except ImportError as exc:
         raise ConfigError(
-            "the PostgreSQL store needs psycopg 3: pip install 'extractkit[postgres]'", key="store.url"
+            "the PostgreSQL store needs psycopg 3: pip install 'extractkit-llm[postgres]'", key="store.url"
         ) from exc
     return psycopg
 
