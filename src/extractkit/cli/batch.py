@@ -100,7 +100,7 @@ def register(subparsers: _SubParsers) -> None:
         parents=[common, work],
         examples=("extractkit batch fetch location ads.txt batch_abc123 -o locations.jsonl",),
     )
-    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID", help="batch ids, as run printed them")
     cmd.set_defaults(func=_cmd_fetch)
 
     cmd = add_command(
@@ -110,7 +110,7 @@ def register(subparsers: _SubParsers) -> None:
         parents=[common],
         examples=("extractkit batch status batch_abc123", "extractkit batch status batch_abc123 --json"),
     )
-    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID", help="batch ids, as run printed them")
     cmd.add_argument("--provider", default="openai", help="[backends.NAME] to use (default: openai)")
     cmd.add_argument("--json", action="store_true", help="one JSON object per batch")
     cmd.set_defaults(func=_cmd_status)

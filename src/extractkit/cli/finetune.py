@@ -132,7 +132,7 @@ def register(subparsers: _SubParsers) -> None:
             "extractkit finetune follow ftjob-abc123 --no-config-update",
         ),
     )
-    cmd.add_argument("job_id")
+    cmd.add_argument("job_id", metavar="JOB_ID", help="the job id (ftjob-...)")
     cmd.add_argument("--extractor", help="the extractor to switch (default: the one the job was started for)")
     cmd.set_defaults(func=_cmd_follow)
 
@@ -146,7 +146,7 @@ def register(subparsers: _SubParsers) -> None:
             "extractkit finetune status ftjob-abc123 --json",
         ),
     )
-    cmd.add_argument("job_id")
+    cmd.add_argument("job_id", metavar="JOB_ID", help="the job id (ftjob-...)")
     cmd.set_defaults(func=_cmd_status)
 
     cmd = add_command(
@@ -156,7 +156,7 @@ def register(subparsers: _SubParsers) -> None:
         parents=[common, as_json],
         examples=("extractkit finetune cancel ftjob-abc123",),
     )
-    cmd.add_argument("job_id")
+    cmd.add_argument("job_id", metavar="JOB_ID", help="the job id (ftjob-...)")
     cmd.set_defaults(func=_cmd_cancel)
 
     cmd = add_command(

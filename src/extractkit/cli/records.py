@@ -111,7 +111,7 @@ def register(subparsers: _SubParsers) -> None:
         parents=[store_opt],
         examples=("extractkit records include 3f2a9c1b7d4e 9b8c7d6e5f4a",),
     )
-    cmd.add_argument("ids", nargs="+", metavar="ID")
+    cmd.add_argument("ids", nargs="+", metavar="ID", help="record ids, exchange ids or unique prefixes")
     cmd.set_defaults(func=_cmd_include)
     cmd = add_command(
         sub,
@@ -120,7 +120,7 @@ def register(subparsers: _SubParsers) -> None:
         parents=[store_opt],
         examples=("extractkit records exclude 3f2a9c1b7d4e",),
     )
-    cmd.add_argument("ids", nargs="+", metavar="ID")
+    cmd.add_argument("ids", nargs="+", metavar="ID", help="record ids, exchange ids or unique prefixes")
     cmd.set_defaults(func=_cmd_exclude)
     cmd = add_command(
         sub,
