@@ -224,3 +224,21 @@ def test_cases_command_exports_the_records_chosen_for_training(
     assert (case.input, case.expected) == ("designer in Paris", RIGHT["designer in Paris"])
     assert run("eval", "cases", "--store", url, "--extractor", "intent", "-o", str(out)) == 1
     assert "no included records for extractor 'intent'" in capsys.readouterr().err
+
+
+def test_the_config_can_come_from_stdin_with_paths_relative_to_the_current_folder(
+    server: ScriptedChatServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import io
+    import os
+
+    config = write_config(tmp_path, server)
+    monkeypatch.chdir(tmp_path)  # cases.yaml and the cache are named relative to here
+    monkeypatch.setattr("sys.stdin", io.StringIO(config.read_text()))
+    assert run("eval", "run", "-", "--quiet", "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {c["name"] for c in report["candidates"]} == {"teacher", "finetuned"}
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".extractkit-stdin-")]

@@ -159,6 +159,7 @@ def test_model_config_and_routes(
         (["extract", "location", "x", "--model", "nosuch:model-1"], "nosuch"),
         (["extract", "location", "x", "--concurrency", "0"], "--concurrency must be >= 1"),
         (["extract", "location", "-"], "no text to extract from"),
+        (["extract", "intent", "-", "--routes", "-"], "only one argument can read standard input"),
         (["extract", "nomodule_here:Thing", "x"], "cannot import 'nomodule_here'"),
     ],
 )

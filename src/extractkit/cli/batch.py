@@ -28,6 +28,7 @@ from extractkit.cli.conventions import (
     add_group,
     existing_file,
     json_line,
+    one_stdin,
     output_option,
 )
 from extractkit.config import Settings, get_settings
@@ -157,6 +158,7 @@ def _extractor(args: argparse.Namespace) -> Extractor[Any]:
 def _execute(args: argparse.Namespace, batch_ids: Sequence[str] | None, max_requests: int) -> int:
     from extractkit.datasets.inputs import read_inputs
 
+    one_stdin(inputs=args.inputs, routes=args.routes)
     extractor = _extractor(args)
     inputs = read_inputs(sys.stdin if args.inputs == "-" else args.inputs)
     known: dict[str, BatchJob] = {}

@@ -47,6 +47,7 @@ __all__ = [
     "existing_file",
     "exit_code",
     "json_line",
+    "one_stdin",
     "output_option",
     "read_text_arg",
     "stdin_as_file",
@@ -177,6 +178,17 @@ def existing_file(path: str) -> str:
         why = "is a folder, not a file" if Path(path).is_dir() else "does not exist"
         raise argparse.ArgumentTypeError(f"{path} {why}")
     return path
+
+
+def one_stdin(**arguments: str | None) -> None:
+    """Refuse a command line that gives ``-`` (standard input) to more than one argument.
+
+    Raises:
+        UserError: Naming the arguments that asked for standard input.
+    """
+    dashes = [name.replace("_", "-") for name, value in arguments.items() if value == "-"]
+    if len(dashes) > 1:
+        raise UserError(f"only one argument can read standard input ('-'); got it for {', '.join(dashes)}")
 
 
 def read_text_arg(path: str, *, what: str, stdin: TextIO | None = None) -> str:

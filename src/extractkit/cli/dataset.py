@@ -21,6 +21,7 @@ from extractkit.cli.conventions import (
     add_command,
     add_group,
     existing_file,
+    one_stdin,
     output_option,
     read_text_arg,
     stdin_as_file,
@@ -203,6 +204,7 @@ def _prices() -> Any:
 def _cmd_build(args: argparse.Namespace) -> int:
     from extractkit.datasets import build_from_labels, build_from_store, validate_dataset
 
+    one_stdin(labels=args.labels, eval=args.eval, routes=args.routes)
     student = _extractor_arg(args, model=args.model, output_mode=args.output_mode)
     on_invalid = "skip" if args.skip_invalid else "error"
     common: dict[str, Any] = {
@@ -250,6 +252,7 @@ def _store_url(args: argparse.Namespace) -> str | None:
 def _cmd_label(args: argparse.Namespace) -> int:
     from extractkit.datasets import label_inputs, read_inputs
 
+    one_stdin(inputs=args.inputs, routes=args.routes)
     teacher = _extractor_arg(args, model=args.teacher_model, prompt_variant=args.teacher_prompt)
     inputs = read_inputs(sys.stdin if args.inputs == "-" else args.inputs)
     run = asyncio.run(
@@ -282,6 +285,9 @@ def _cmd_label(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from extractkit.datasets import validate_file, validate_lines
 
+    one_stdin(
+        file=args.file, eval=args.eval, routes=args.routes, teacher_prompt_file=args.teacher_prompt_file
+    )
     extractor = _extractor_arg(args) if args.extractor else None
     teacher = []
     if args.teacher_prompt_file:

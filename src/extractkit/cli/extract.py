@@ -23,6 +23,7 @@ from extractkit.cli.conventions import (
     add_command,
     existing_file,
     json_line,
+    one_stdin,
     output_option,
 )
 from extractkit.exceptions import ExtractKitError, UserError
@@ -214,6 +215,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from extractkit.datasets.inputs import read_inputs
     from extractkit.runtime import run_sync
 
+    one_stdin(text=args.text, routes=args.routes)
     settings = Settings.load(args.config) if args.config else get_settings()
     extractor = load_extractor(args.extractor, routes=args.routes, model=args.model, settings=settings)
     if args.text == "-":

@@ -28,6 +28,7 @@ from extractkit.cli.conventions import (
     add_group,
     existing_file,
     json_line,
+    one_stdin,
     stdin_as_file,
 )
 from extractkit.config import ModelRef, Settings, get_settings
@@ -110,7 +111,9 @@ def register(subparsers: _SubParsers) -> None:
     )
     cmd.add_argument("--extractor", required=True, help="the extractor's config name, e.g. location")
     cmd.add_argument("--model", required=True, help="base model, e.g. gpt-4o-mini-2024-07-18")
-    cmd.add_argument("--validation-file", metavar="PATH", type=existing_file, help="validation JSONL")
+    cmd.add_argument(
+        "--validation-file", metavar="PATH", type=existing_file, help="validation JSONL ('-': stdin)"
+    )
     cmd.add_argument("--suffix", help="up to 64 characters added to the model name")
     cmd.add_argument("--seed", type=int, help="for a reproducible job")
     cmd.add_argument("--epochs", type=_auto_int, default="auto", help="passes over the file (default auto)")
@@ -214,11 +217,15 @@ def _confirm(question: str) -> bool:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
-    with stdin_as_file(args.training_file, suffix=".jsonl") as training:
-        return _start(args, training)
+    one_stdin(training_file=args.training_file, validation_file=args.validation_file)
+    with (
+        stdin_as_file(args.training_file, suffix=".jsonl") as training,
+        stdin_as_file(args.validation_file or "", suffix=".jsonl") as validation,
+    ):
+        return _start(args, training, validation if args.validation_file else None)
 
 
-def _start(args: argparse.Namespace, training: Path) -> int:
+def _start(args: argparse.Namespace, training: Path, validation: Path | None) -> int:
     if args.no_follow and _settings(args).backend(args.provider).type == "local":
         raise UserError(
             "a local job trains inside this process, so it cannot go on without it: drop --no-follow "
@@ -238,7 +245,7 @@ def _start(args: argparse.Namespace, training: Path) -> int:
             training,
             model=base,
             extractor=args.extractor,
-            validation_file=args.validation_file,
+            validation_file=validation,
             suffix=args.suffix,
             seed=args.seed,
             hyperparameters=hyper,
