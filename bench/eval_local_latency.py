@@ -39,7 +39,8 @@ async def measure(cases: list[dict[str, object]], local_concurrency: int) -> tup
         "local",
         model="local:smollm2-135m",
         output_mode="json_schema",
-        options={"max_attempts": 1, "max_tokens": 48},
+        # A long timeout: at 8 in flight on a busy 2-core machine, queued requests pass the default.
+        options={"max_attempts": 1, "max_tokens": 48, "timeout": 900.0},
     )
     started = time.perf_counter()
     report = await run_eval(

@@ -87,7 +87,7 @@ async def test_local_candidates_run_alone_one_case_at_a_time() -> None:
     assert (info["remote"]["local"], info["remote"]["concurrency"]) == (False, 4)
     assert (info["small"]["local"], info["small"]["concurrency"]) == (True, 1)
     notes = " ".join(report.notes())
-    assert "small, tuned ran on this machine: one candidate at a time, 1 case(s) at a time" in notes
+    assert "small, tuned ran on this machine, one candidate at a time and one case at a time" in notes
     assert "ran on this machine" in report.to_table() and "ran on this machine" in report.to_markdown()
 
 
@@ -97,6 +97,7 @@ async def test_local_concurrency_can_be_raised_for_a_server_with_parallel_slots(
     report = await run_eval(LocationExtractor, CASES, candidates, concurrency=8, local_concurrency=3)
     assert small.peak == 3
     assert report.candidates[0]["concurrency"] == 3
+    assert "3 cases at a time: the latency includes waiting" in " ".join(report.notes())
 
 
 def test_which_candidates_run_locally() -> None:

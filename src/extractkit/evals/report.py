@@ -155,8 +155,11 @@ class EvalReport:
             names = ", ".join(c["name"] for c in local)
             at_once = max(int(c.get("concurrency") or 1) for c in local)
             notes.append(
-                f"{names} ran on this machine: one candidate at a time, {at_once} case(s) at a time, "
-                "so the latency is not inflated by decoding for the others."
+                f"{names} ran on this machine, one candidate at a time and one case at a time, so the "
+                "latency is what one query costs, not time spent waiting for others decoding."
+                if at_once == 1
+                else f"{names} ran on this machine, one candidate at a time but {at_once} cases at a time: "
+                "the latency includes waiting for the other cases decoding on the same machine."
             )
         for name in self.names:
             m = self.metrics[name]
