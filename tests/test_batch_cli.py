@@ -29,7 +29,7 @@ def answer(request: RecordedRequest) -> Reply | str:
         return next(number for number, description in options if wanted in description)
     if text.startswith("garbled"):
         return "no idea"
-    return Reply.json({"locations": [{"city": text.rsplit(" ", 1)[-1]}]})
+    return Reply.json({"locations": [{"city": text.rsplit(" ", 1)[-1], "country": None}]})
 
 
 @pytest.fixture

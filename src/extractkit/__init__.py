@@ -1,7 +1,9 @@
 """extractkit: typed, reliable, cheap structured extraction with chat models.
 
-Public names are imported lazily on first use, so ``import extractkit`` stays
-fast (pydantic and the openai client load only when an extractor is used).
+Public names are imported lazily on first use, from the module that defines
+them, so ``import extractkit`` stays fast and ``from extractkit import
+LocationExtractor`` loads only what that extractor needs (openai, tenacity and
+entry points load on first use; see bench/import_time.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from extractkit.backends import ChatBackend, register_backend
+    from extractkit.backends import ChatBackend, StreamingChatBackend, register_backend
     from extractkit.backends.openai import OpenAIChatBackend
     from extractkit.config import BackendConfig, ModelRef, Settings, get_settings, set_settings
     from extractkit.exceptions import (
@@ -27,10 +29,14 @@ if TYPE_CHECKING:
         FineTuneError,
         HTTPStatusError,
         InvalidOutputError,
+        ItemError,
+        MalformedResponseError,
+        QuotaExceededError,
         RateLimitError,
         RealRequestBlockedError,
         RefusalError,
         RepairError,
+        RequestBudgetError,
         ServerError,
         TruncatedOutputError,
         UnparseableOutputError,
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
     from extractkit.prompts import Example
     from extractkit.retries import RetryPolicy
     from extractkit.runtime import aclose
+    from extractkit.streaming import StreamUpdate
+    from extractkit.strict_schema import Omittable
 
 _EXPORTS: dict[str, str] = {
     "AuthenticationError": "extractkit.exceptions",
@@ -63,25 +71,32 @@ _EXPORTS: dict[str, str] = {
     "Extractor": "extractkit.extractor",
     "FineTuneError": "extractkit.exceptions",
     "HTTPStatusError": "extractkit.exceptions",
-    "IntentRouter": "extractkit.extractors",
+    "IntentRouter": "extractkit.extractors.intent",
     "InvalidOutputError": "extractkit.exceptions",
+    "ItemError": "extractkit.exceptions",
     "ItemResult": "extractkit.extractor",
-    "Location": "extractkit.extractors",
-    "LocationExtractor": "extractkit.extractors",
-    "Locations": "extractkit.extractors",
+    "Location": "extractkit.extractors.location_types",
+    "LocationExtractor": "extractkit.extractors.location",
+    "Locations": "extractkit.extractors.location_types",
+    "MalformedResponseError": "extractkit.exceptions",
     "Message": "extractkit.messages",
     "ModelProfile": "extractkit.profiles",
     "ModelRef": "extractkit.config",
+    "Omittable": "extractkit.strict_schema",
     "OpenAIChatBackend": "extractkit.backends.openai",
     "OutputMode": "extractkit.profiles",
     "PromptVariant": "extractkit.profiles",
+    "QuotaExceededError": "extractkit.exceptions",
     "RateLimitError": "extractkit.exceptions",
     "RealRequestBlockedError": "extractkit.exceptions",
     "RefusalError": "extractkit.exceptions",
     "RepairError": "extractkit.exceptions",
+    "RequestBudgetError": "extractkit.exceptions",
     "RetryPolicy": "extractkit.retries",
     "ServerError": "extractkit.exceptions",
     "Settings": "extractkit.config",
+    "StreamUpdate": "extractkit.streaming",
+    "StreamingChatBackend": "extractkit.backends",
     "TruncatedOutputError": "extractkit.exceptions",
     "UnparseableOutputError": "extractkit.exceptions",
     "Usage": "extractkit.messages",

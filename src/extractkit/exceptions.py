@@ -11,10 +11,13 @@ ExtractKitError
 ├── BackendError                    talking to the model failed
 │   ├── HTTPStatusError             non-retryable HTTP status (400, 401, 404, ...)
 │   │   ├── AuthenticationError     401/403: the API key is missing or wrong
+│   │   ├── QuotaExceededError      429 insufficient_quota: check billing (never retried)
 │   │   └── ServerError             5xx after all transport retries
 │   ├── RateLimitError              429 after all transport retries (retry_after)
-│   ├── BackendTimeoutError         the request took longer than the timeout
+│   ├── BackendTimeoutError         a request passed its timeout, or the call its deadline
 │   ├── BackendConnectionError      the connection failed or dropped
+│   ├── MalformedResponseError      a 200 whose body is not a chat completion (names the field)
+│   ├── RequestBudgetError          an input's request budget is spent (dataset label)
 │   └── RealRequestBlockedError     a test tried to reach a real model (tripwire)
 ├── ExtractionError                 the model gave no valid output
 │   ├── TruncatedOutputError        finish_reason="length": raise max_tokens
@@ -22,6 +25,7 @@ ExtractKitError
 │   ├── UnparseableOutputError      no JSON value could be recovered
 │   │   └── RepairError             raised by extractkit.repair on its own
 │   └── InvalidOutputError          JSON parsed but failed validation on every attempt
+├── ItemError                       an unexpected exception in one item of a many-input call
 ├── DatasetError                    training data problems (line numbers)
 └── FineTuneError                   fine-tuning job failed, was cancelled or rejected
 ```
@@ -50,10 +54,14 @@ __all__ = [
     "FineTuneError",
     "HTTPStatusError",
     "InvalidOutputError",
+    "ItemError",
+    "MalformedResponseError",
+    "QuotaExceededError",
     "RateLimitError",
     "RealRequestBlockedError",
     "RefusalError",
     "RepairError",
+    "RequestBudgetError",
     "ServerError",
     "TruncatedOutputError",
     "UnparseableOutputError",
@@ -114,6 +122,13 @@ class AuthenticationError(HTTPStatusError):
     """The server rejected the credentials (401/403)."""
 
 
+class QuotaExceededError(HTTPStatusError):
+    """HTTP 429 with ``insufficient_quota``: the account is out of credit. Waiting will not fix it.
+
+    Never retried (a retry is another refused request); check the plan and billing.
+    """
+
+
 class ServerError(HTTPStatusError):
     """The server failed (5xx). Retried by the transport policy before it reaches you."""
 
@@ -138,15 +153,65 @@ class RateLimitError(BackendError):
 
 
 class BackendTimeoutError(BackendError):
-    """The request did not complete within its timeout."""
+    """A request did not complete within its timeout, or the call ran past its deadline.
+
+    Attributes:
+        bound: ``"timeout"`` (one request, connect to last byte; retried) or ``"deadline"``
+            (the whole call, retries and re-asks included; never retried).
+        seconds: The bound that was exceeded, when known.
+    """
 
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bound: str = "timeout",
+        seconds: float | None = None,
+        status_code: int | None = None,
+        provider_message: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, provider_message=provider_message)
+        self.bound = bound
+        self.seconds = seconds
+        if bound == "deadline":
+            self.retryable = False
 
 
 class BackendConnectionError(BackendError):
     """The connection could not be made or was dropped mid-request."""
 
     retryable = True
+
+
+class MalformedResponseError(BackendError):
+    """The server answered 200, but the body is not a chat completion extractkit can read.
+
+    Not retried: a server that sends a malformed body usually sends it every time.
+
+    Attributes:
+        field: The JSON path of the field at fault (``choices[0].message.content``), or
+            ``"body"`` / ``"content-type"`` for the body as a whole.
+    """
+
+    def __init__(self, message: str, *, field: str, status_code: int | None = 200) -> None:
+        super().__init__(message, status_code=status_code)
+        self.field = field
+
+
+class RequestBudgetError(BackendError):
+    """The request budget of one input is spent (``dataset label``'s per-input budget).
+
+    The error that used the last request is the ``__cause__``.
+
+    Attributes:
+        limit: The budget, in requests.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class RealRequestBlockedError(BackendError):
@@ -219,6 +284,30 @@ class RepairError(UnparseableOutputError):
 
 class InvalidOutputError(ExtractionError):
     """The output parsed but did not validate against the output type on any attempt."""
+
+
+class ItemError(ExtractKitError):
+    """An exception that is not an extractkit error, raised while one input of a many-input call ran.
+
+    ``extract_many``, ``extract_batch``, dataset labelling and eval runs return it as that
+    input's error (the other inputs' results are kept) instead of losing the whole call.
+    Usually a bug in an overridden hook (``parse``, ``postprocess``, a scorer).
+
+    Attributes:
+        cause: The original exception (also the ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, cause: BaseException) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.__cause__ = cause
+
+    @classmethod
+    def wrap(cls, exc: BaseException, where: str) -> ExtractKitError:
+        """``exc`` itself when it is an extractkit error, else an ItemError naming ``where``."""
+        if isinstance(exc, ExtractKitError):
+            return exc
+        return cls(f"{where}: unexpected {type(exc).__name__}: {exc}", cause=exc)
 
 
 class DatasetError(ExtractKitError):

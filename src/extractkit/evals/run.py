@@ -47,7 +47,7 @@ from extractkit.evals.progress import ProgressCallback, ProgressPrinter
 from extractkit.evals.report import EvalReport, build_report
 from extractkit.evals.results import CaseResult
 from extractkit.evals.scorers import Score, Scorer, field_values, get_scorer
-from extractkit.exceptions import DatasetError, ExtractionError, UserError
+from extractkit.exceptions import DatasetError, ExtractionError, ItemError, UserError
 from extractkit.extractor import Extractor, ItemResult
 from extractkit.output import ValidationFailure
 from extractkit.retries import RetryPolicy
@@ -82,6 +82,8 @@ def candidate_fingerprint(candidate: Candidate, extractor: Extractor[Any] | None
         "teacher_instructions": extractor.teacher_instructions,
         "examples": [repr(e) for e in extractor.examples],
         "schema": extractor.spec.schema,
+        # Answers cached under looser validation must not count as valid under strict validation.
+        "answer_schema": extractor.spec.answer_schema if extractor.spec.strict else None,
         "temperature": extractor.temperature,
         "max_tokens": extractor.max_tokens,
         "routes": {str(k): str(v) for k, v in routes.items()} if isinstance(routes, Mapping) else None,
@@ -142,8 +144,10 @@ class _Shape:
                 )
             return _with_expected(case, label)
         try:
-            # Validating fills defaults (a missing "country" becomes null), as the model's output would.
-            return _with_expected(case, self.value(self.reference.spec.validate(case.expected)))
+            # A case may leave out keys that have defaults (a missing "country" becomes null): it is
+            # written by hand. Unknown keys are still errors, so a typo cannot make a wrong label.
+            expected = self.reference.spec.validate(case.expected, missing_ok=True)
+            return _with_expected(case, self.value(expected))
         except ValidationFailure as exc:
             raise DatasetError(
                 f"{where}: the expected output of case {case.id!r} does not fit "
@@ -238,13 +242,25 @@ def _from_replay(answer: ReplayAnswer | None, case: EvalCase, candidate: str, sh
     return CaseResult(output=output, latency_s=answer.latency_s, repairs=answer.repairs, **common)
 
 
+def _failed(case: EvalCase, candidate: str, exc: BaseException, where: str) -> CaseResult:
+    """A case whose processing raised: that case's error, the other cases unharmed."""
+    err = ItemError.wrap(exc, f"case {case.id}: {where}")
+    return CaseResult(
+        case_id=case.id,
+        candidate=candidate,
+        error=f"{type(err).__name__}: {err}",
+        error_type=type(err).__name__,
+    )
+
+
 def _score(scorer: Scorer, case: EvalCase, result: CaseResult) -> CaseResult:
-    if not result.ok:
-        # A failed extraction got every expected field wrong.
-        return result.with_score(
-            Score(False, dict.fromkeys(field_values(case.expected), False), result.error)
-        )
-    return result.with_score(scorer.score(case.expected, result.output, case))
+    if result.ok:
+        try:
+            return result.with_score(scorer.score(case.expected, result.output, case))
+        except Exception as exc:  # isolation: a scorer failing on one output fails that case only
+            result = _failed(case, result.candidate, exc, f"scorer {scorer.name!r}")
+    # A failed extraction got every expected field wrong.
+    return result.with_score(Score(False, dict.fromkeys(field_values(case.expected), False), result.error))
 
 
 async def _run_candidate(
@@ -282,10 +298,13 @@ async def _run_candidate(
 
     def finished(count: int, of: int, item: ItemResult[Any]) -> None:
         index = pending[item.index]
-        result, cacheable = _from_item(item, cases[index], candidate.name, shape)
-        slots[index] = result
-        if cache is not None and cacheable:
-            cache.put(keys[index], candidate.name, cases[index].input, result.to_cache())
+        try:
+            result, cacheable = _from_item(item, cases[index], candidate.name, shape)
+            slots[index] = result
+            if cache is not None and cacheable:
+                cache.put(keys[index], candidate.name, cases[index].input, result.to_cache())
+        except Exception as exc:  # isolation: this case fails, the run and the other cases go on
+            slots[index] = _failed(cases[index], candidate.name, exc, "reading its result")
         if progress is not None:
             progress(candidate.name, done + count, total)
 

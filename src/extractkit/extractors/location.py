@@ -6,34 +6,85 @@ Locations(locations=[Location(city='New York', country='United States')])
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from extractkit.extractor import Extractor
-from extractkit.prompts import Example
+
+if TYPE_CHECKING:
+    from extractkit.extractors.location_types import Location, Locations
+    from extractkit.prompts import Example
 
 __all__ = ["Location", "LocationExtractor", "Locations"]
 
 
-class Location(BaseModel):
-    """One place: a city, a country, or both."""
+def __getattr__(name: str) -> Any:
+    # Location and Locations live in location_types (pydantic loads with them).
+    if name in ("Location", "Locations"):
+        from extractkit.extractors import location_types
 
-    city: str | None = Field(
-        default=None, description="The city, in English; null when the text names no city."
-    )
-    country: str | None = Field(
-        default=None,
-        description="The country, in English; null when it is neither named nor inferable from the city.",
-    )
+        return getattr(location_types, name)
+    raise AttributeError(f"module 'extractkit.extractors.location' has no attribute {name!r}")
 
 
-class Locations(BaseModel):
-    """Every location in the input, in order of mention (empty when there is none)."""
+class _LazyOutputType:
+    """``Locations``, imported on first read (the first extraction)."""
 
-    locations: list[Location] = Field(default_factory=list)
+    def __init__(self) -> None:
+        self._value: type[Locations] | None = None
+
+    def __get__(self, instance: Any, owner: Any = None) -> type[Locations]:
+        if self._value is None:
+            from extractkit.extractors.location_types import Locations
+
+            self._value = Locations
+        return self._value
 
 
-class LocationExtractor(Extractor[Locations]):
+class _LazyExamples:
+    """The examples, built on first read: validating them at import would build the models."""
+
+    def __init__(self) -> None:
+        self._value: tuple[Example, ...] | None = None
+
+    def __get__(self, instance: Any, owner: Any = None) -> Sequence[Example]:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    @staticmethod
+    def _build() -> tuple[Example, ...]:
+        from extractkit.extractors.location_types import Locations
+        from extractkit.prompts import Example
+
+        return (
+            Example(
+                "graphic designer in New York",
+                Locations.model_validate({"locations": [{"city": "New York", "country": "United States"}]}),
+            ),
+            Example(
+                "nurse jobs Lyon or Berlin",
+                Locations.model_validate(
+                    {
+                        "locations": [
+                            {"city": "Lyon", "country": "France"},
+                            {"city": "Berlin", "country": "Germany"},
+                        ]
+                    }
+                ),
+            ),
+            Example("remote python developer", Locations()),
+            Example(
+                "accountant anywhere in Spain",
+                Locations.model_validate({"locations": [{"city": None, "country": "Spain"}]}),
+            ),
+        )
+
+
+class LocationExtractor(Extractor["Locations"]):
     """Finds the cities and countries in a short text such as a job search query."""
+
+    output_type = _LazyOutputType()
 
     name = "location"
     instructions = "Extract the locations (city, country) from the search query as JSON."
@@ -52,25 +103,4 @@ Rules:
 - Words that only look like places ("remote", "hybrid", "Java", "Jordan" as a surname) are not
   locations. When there is no location at all, return an empty list.
 - Do not invent locations and do not translate the rest of the query."""
-    examples = (
-        Example(
-            "graphic designer in New York",
-            Locations.model_validate({"locations": [{"city": "New York", "country": "United States"}]}),
-        ),
-        Example(
-            "nurse jobs Lyon or Berlin",
-            Locations.model_validate(
-                {
-                    "locations": [
-                        {"city": "Lyon", "country": "France"},
-                        {"city": "Berlin", "country": "Germany"},
-                    ]
-                }
-            ),
-        ),
-        Example("remote python developer", Locations()),
-        Example(
-            "accountant anywhere in Spain",
-            Locations.model_validate({"locations": [{"city": None, "country": "Spain"}]}),
-        ),
-    )
+    examples = _LazyExamples()  # a descriptor: reads as the tuple, built on first read
