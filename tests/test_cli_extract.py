@@ -176,3 +176,22 @@ def test_usage_and_config_errors_exit_2_in_one_line(
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err
     assert server.requests == []  # nothing was asked of the model
+
+
+def test_a_bug_in_a_users_hook_fails_that_input_only(
+    server: ScriptedChatServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("buggy_ex.py").write_text(
+        "from extractkit import LocationExtractor\n"
+        "class Buggy(LocationExtractor):\n"
+        "    def postprocess(self, value, ctx):\n"
+        "        if 'Rome' in ctx.text:\n"
+        "            raise ZeroDivisionError('a bug in my hook')\n"
+        "        return super().postprocess(value, ctx)\n"
+    )
+    monkeypatch.setattr("sys.path", list(sys.path))  # the CLI puts the current folder on the path
+    lines_in("nurse in Paris\ncook in Rome\n", monkeypatch)
+    assert main(["extract", "buggy_ex:Buggy", "--json"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["error"] is None
+    assert rows[1]["error"]["type"] == "ItemError" and "ZeroDivisionError" in rows[1]["error"]["message"]

@@ -26,7 +26,7 @@ from extractkit.cli.conventions import (
     one_stdin,
     output_option,
 )
-from extractkit.exceptions import ExtractKitError, UserError
+from extractkit.exceptions import ExtractKitError, ItemError, UserError
 
 if TYPE_CHECKING:
     from extractkit.extractor import Extractor
@@ -196,8 +196,8 @@ async def run_extract(
                 result: Extraction[Any] | ExtractKitError = await extractor.extract_detailed(texts[index])
             except UserError:
                 raise  # a configuration problem: every input would fail the same way
-            except ExtractKitError as exc:  # the model's answer or the transport: this input only
-                result = exc
+            except Exception as exc:  # the model's answer, the transport, a hook's bug: this input only
+                result = ItemError.wrap(exc, f"input {index + 1}")
             ok = not isinstance(result, ExtractKitError)
             failed += not ok
             ready[index] = _row(texts[index], model, result, time.perf_counter() - started)
