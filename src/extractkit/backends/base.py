@@ -74,11 +74,15 @@ def set_real_requests_blocked(blocked: bool) -> bool:
 def check_destination(url: str | None) -> None:
     """Raise RealRequestBlockedError when the tripwire is on and ``url`` is not on loopback.
 
-    ``None`` means the provider's public default endpoint (for OpenAI, api.openai.com).
+    ``None`` means the provider's default endpoint: ``$OPENAI_BASE_URL`` when set (the
+    ``openai`` client sends there), else the public one (api.openai.com).
     """
     if not _blocked:
         return
+    import os
     from urllib.parse import urlsplit
+
+    url = url or os.environ.get("OPENAI_BASE_URL") or None
 
     host = urlsplit(url).hostname if url else None
     if host in ("127.0.0.1", "localhost", "::1") or (host or "").startswith("127."):

@@ -17,6 +17,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from extractkit.cli.conventions import add_command
 from extractkit.exceptions import ExtractKitError, UserError
 
 if TYPE_CHECKING:
@@ -26,38 +27,34 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-_EPILOG = """\
-examples:
-  # see the data and the cost estimate; nothing is spent
-  extractkit distill location --teacher openai:gpt-4o --student gpt-4o-mini-2024-07-18 \\
-      --store sqlite:///exchanges.db --dry-run
+_EXAMPLES = (
+    "extractkit distill location --teacher openai:gpt-4o --student gpt-4o-mini-2024-07-18 "
+    "--store sqlite:///exchanges.db --dry-run  # the data and the cost estimate; nothing is spent",
+    "extractkit distill location --teacher openai:gpt-4o --student gpt-4o-mini-2024-07-18 -y"
+    "  # the whole way on OpenAI, without the question (resume with the same command)",
+    "extractkit distill location --teacher openai:gpt-4o --student smollm2-135m --provider local "
+    "--teacher-eval replay --epochs 2 -y  # a local LoRA student; the teacher's answers replayed",
+    "extractkit distill location --teacher openai:gpt-4o --student smollm2-135m --provider local "
+    "--teacher-eval replay --epochs 2 --min-accuracy 0.8 -y  # decide the gate again with an absolute bar",
+)
 
-  # the whole way on OpenAI, without the question (resume with the same command)
-  extractkit distill location --teacher openai:gpt-4o --student gpt-4o-mini-2024-07-18 -y
-
-  # a local LoRA student on this machine; the teacher's answers replayed from the store
-  extractkit distill location --teacher openai:gpt-4o --student smollm2-135m --provider local \\
-      --teacher-eval replay --epochs 2 -y
-
-  # decide the gate again with an absolute bar (nothing is recomputed)
-  extractkit distill location --teacher openai:gpt-4o --student smollm2-135m --provider local \\
-      --teacher-eval replay --epochs 2 --min-accuracy 0.8 -y
+_DESCRIPTION = """\
+Label, build, split, fine-tune, evaluate and gate, resumably, in one command.
 
 The gate passes when the upper end of the fine-tuned student's 95% Wilson interval
 reaches the teacher's measured accuracy (--min-accuracy X: when its accuracy is at
 least X) and, with --max-cost-ratio R, when its $ per call is at most R times the
-teacher's. Only then is the model written into extractkit.toml.
-"""
+teacher's. Only then is the model written into extractkit.toml."""
 
 
 def register(subparsers: _SubParsers) -> None:
     """Add the ``distill`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    cmd = subparsers.add_parser(
+    cmd = add_command(
+        subparsers,
         "distill",
         help="distill a teacher into a fine-tuned student from recorded traffic, with a quality gate",
-        description="Label, build, split, fine-tune, evaluate and gate, resumably, in one command.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_DESCRIPTION,
+        examples=_EXAMPLES,
     )
     cmd.add_argument("extractor", help="location, intent, or module:Class of your own extractor")
     cmd.add_argument("--teacher", required=True, metavar="MODEL", help="teacher model, e.g. openai:gpt-4o")
@@ -202,7 +199,7 @@ def _fail(args: argparse.Namespace, exc: BaseException, code: int, run_dir: str 
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
-    from extractkit.cli.dataset import load_extractor
+    from extractkit.cli.loading import load_extractor
     from extractkit.distill import distill
 
     run_dir: str | None = None

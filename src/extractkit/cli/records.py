@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from extractkit.exceptions import ExtractKitError, UserError
+from extractkit.cli.conventions import add_command, add_group, existing_file, output_option
+from extractkit.exceptions import UserError
 from extractkit.store import Record, Store, open_store
 from extractkit.store.sqlstore import SQLStore
 
@@ -72,44 +73,92 @@ def register(subparsers: _SubParsers) -> None:
     paging.add_argument("--offset", type=int, default=0, help="rows to skip")
     paging.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
-    records = subparsers.add_parser(
+    sub = add_group(
+        subparsers,
         "records",
         help="list, review and export recorded exchanges",
         description="Review recorded exchanges and choose the ones to train on.",
     )
-    records.set_defaults(func=lambda args: _usage(records))
-    sub = records.add_subparsers(metavar="COMMAND")
-
-    cmd = sub.add_parser("list", parents=[store_opt, filters, paging], help="list records, newest first")
+    cmd = add_command(
+        sub,
+        "list",
+        help="list records, newest first",
+        parents=[store_opt, filters, paging],
+        examples=(
+            "extractkit records list --store sqlite:///exchanges.db",
+            "extractkit records list --errors --since 2024-05-01",
+            "extractkit records list --extractor location --not-included --json | head",
+        ),
+    )
     cmd.set_defaults(func=_cmd_list)
-    cmd = sub.add_parser("search", parents=[store_opt, filters, paging], help="find records by text")
+    cmd = add_command(
+        sub,
+        "search",
+        help="find records by text",
+        parents=[store_opt, filters, paging],
+        examples=('extractkit records search "new york"', "extractkit records search paris --json"),
+    )
     cmd.add_argument("text", help="case-insensitive text to find in inputs and outputs")
     cmd.set_defaults(func=_cmd_list)
-    cmd = sub.add_parser("show", parents=[store_opt], help="show one record in full")
+    cmd = add_command(
+        sub,
+        "show",
+        help="show one record in full",
+        parents=[store_opt],
+        examples=("extractkit records show 3f2a9c1b7d4e", "extractkit records show 3f2a9c1b7d4e --json"),
+    )
     cmd.add_argument("id", help="record id, exchange id or unique prefix")
     cmd.add_argument("--json", action="store_true", help="print the record as JSON")
     cmd.set_defaults(func=_cmd_show)
-    cmd = sub.add_parser("include", parents=[store_opt], help="mark records for training")
-    cmd.add_argument("ids", nargs="+", metavar="ID")
+    cmd = add_command(
+        sub,
+        "include",
+        help="mark records for training",
+        parents=[store_opt],
+        examples=("extractkit records include 3f2a9c1b7d4e 9b8c7d6e5f4a",),
+    )
+    cmd.add_argument("ids", nargs="+", metavar="ID", help="record ids, exchange ids or unique prefixes")
     cmd.set_defaults(func=_cmd_include)
-    cmd = sub.add_parser("exclude", parents=[store_opt], help="unmark records (reviewed, not for training)")
-    cmd.add_argument("ids", nargs="+", metavar="ID")
+    cmd = add_command(
+        sub,
+        "exclude",
+        help="unmark records (reviewed, not for training)",
+        parents=[store_opt],
+        examples=("extractkit records exclude 3f2a9c1b7d4e",),
+    )
+    cmd.add_argument("ids", nargs="+", metavar="ID", help="record ids, exchange ids or unique prefixes")
     cmd.set_defaults(func=_cmd_exclude)
-    cmd = sub.add_parser("correct", parents=[store_opt], help="replace a record's output for training")
+    cmd = add_command(
+        sub,
+        "correct",
+        help="replace a record's output for training",
+        parents=[store_opt],
+        examples=(
+            """extractkit records correct 3f2a9c1b7d4e '{"locations": [{"city": "Lyon"}]}'""",
+            "extractkit records correct 3f2a9c1b7d4e --file - < fixed.json",
+            "extractkit records correct 3f2a9c1b7d4e --clear",
+        ),
+    )
     cmd.add_argument("id", help="record id, exchange id or unique prefix")
     cmd.add_argument("output", nargs="?", help="the corrected output as JSON (or use --file)")
-    cmd.add_argument("--file", metavar="PATH", help="read the JSON from PATH ('-' for stdin)")
+    cmd.add_argument(
+        "--file", metavar="PATH", type=existing_file, help="read the JSON from PATH ('-' for stdin)"
+    )
     cmd.add_argument("--clear", action="store_true", help="remove the correction instead")
     cmd.set_defaults(func=_cmd_correct)
-    cmd = sub.add_parser("export", parents=[store_opt, filters], help="write records as JSON lines")
-    cmd.add_argument("-o", "--output", metavar="PATH", help="file to write (default: stdout)")
+    cmd = add_command(
+        sub,
+        "export",
+        help="write records as JSON lines",
+        parents=[store_opt, filters],
+        examples=(
+            "extractkit records export --included -o chosen.jsonl",
+            "extractkit records export --extractor location --since 2024-05-01 > may.jsonl",
+        ),
+    )
+    output_option(cmd, "file to write (default: standard output)")
     cmd.add_argument("--limit", type=int, default=0, help="most records to export (default: all)")
     cmd.set_defaults(func=_cmd_export)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 # -- argument parsing ---------------------------------------------------------
@@ -154,20 +203,15 @@ def _configured_url() -> str | None:
 
 
 def _run(args: argparse.Namespace, action: Callable[[Store], int], *, read_only: bool = False) -> int:
-    try:
-        url = args.store or os.environ.get(STORE_ENV) or _configured_url()
-        if not url:
-            print(
-                f"extractkit records: error: no store given; pass --store URL, set {STORE_ENV} "
-                "(e.g. sqlite:///exchanges.db) or add [store] url = ... to extractkit.toml",
-                file=sys.stderr,
-            )
-            return 2
-        with open_store(url, read_only=True) if read_only else open_store(url) as store:
-            return action(store)
-    except ExtractKitError as exc:
-        print(f"extractkit records: error: {exc}", file=sys.stderr)
-        return 1
+    # Errors go up to extractkit.cli.main, which prints one line and picks the exit code.
+    url = args.store or os.environ.get(STORE_ENV) or _configured_url()
+    if not url:
+        raise UserError(
+            f"no store given; pass --store URL, set {STORE_ENV} "
+            "(e.g. sqlite:///exchanges.db) or add [store] url = ... to extractkit.toml"
+        )
+    with open_store(url, read_only=True) if read_only else open_store(url) as store:
+        return action(store)
 
 
 # -- rendering ----------------------------------------------------------------

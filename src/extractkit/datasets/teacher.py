@@ -48,7 +48,6 @@ __all__ = [
     "TeacherLabel",
     "label_inputs",
     "label_inputs_sync",
-    "read_inputs",
 ]
 
 
@@ -408,52 +407,3 @@ def label_inputs_sync(teacher: Extractor[Any], inputs: Iterable[str], **kwargs: 
     from extractkit.runtime import run_sync
 
     return run_sync(label_inputs(teacher, inputs, **kwargs))
-
-
-def read_inputs(path: str | os.PathLike[str]) -> list[str]:
-    """Read input texts from a file: one per line, or JSONL.
-
-    A ``.jsonl`` file may hold JSON strings, objects with an ``"input"`` key, or
-    chat examples (their last user message is the input). Any other file is
-    plain text, one input per line; blank lines are skipped.
-
-    Raises:
-        DatasetError: The file is missing, or a JSONL line has no input (naming the line).
-    """
-    from extractkit.datasets.example import user_input
-
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{file} does not exist", path=str(file)) from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{file} is not UTF-8 text ({exc})", path=str(file)) from None
-    lines = text.splitlines()
-    if file.suffix.lower() != ".jsonl":
-        return [line for line in lines if line.strip()]
-    out: list[str] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise DatasetError(
-                f"{file}:{number}: not valid JSON ({exc})", path=str(file), line=number
-            ) from None
-        found = obj if isinstance(obj, str) else None
-        if isinstance(obj, dict):
-            found = (
-                obj.get("input")
-                if isinstance(obj.get("input"), str)
-                else user_input(obj.get("messages") or ())
-            )
-        if found is None:
-            raise DatasetError(
-                f'{file}:{number}: no input found; use a JSON string, {{"input": ...}} or a chat example',
-                path=str(file),
-                line=number,
-            )
-        out.append(found)
-    return out

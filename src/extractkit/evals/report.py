@@ -114,7 +114,8 @@ class EvalReport:
     Attributes:
         extractor: The extractor's name.
         cases: The cases, with canonical expected outputs.
-        candidates: Per candidate: ``name``, ``model``, ``prompt_variant``, ``output_mode``, ``description``.
+        candidates: Per candidate: ``name``, ``model``, ``prompt_variant``, ``output_mode``, ``description``,
+            and for those that ran a model, ``concurrency`` and ``local`` (its model ran on this machine).
         results: Per candidate name, one scored result per case (in case order).
         metrics: Per candidate name, its metrics.
         baseline: The candidate savings and comparisons are relative to.
@@ -154,6 +155,17 @@ class EvalReport:
         """Sentences for the reader: precision of the numbers, paired comparisons, warnings."""
         n = len(self.cases)
         notes = [margin_note(n)]
+        local = [c for c in self.candidates if c.get("local")]
+        if local:
+            names = ", ".join(c["name"] for c in local)
+            at_once = max(int(c.get("concurrency") or 1) for c in local)
+            notes.append(
+                f"{names} ran on this machine, one candidate at a time and one case at a time, so the "
+                "latency is what one query costs, not time spent waiting for others decoding."
+                if at_once == 1
+                else f"{names} ran on this machine, one candidate at a time but {at_once} cases at a time: "
+                "the latency includes waiting for the other cases decoding on the same machine."
+            )
         for name in self.names:
             m = self.metrics[name]
             if m.vs_baseline is None:

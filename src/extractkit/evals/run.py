@@ -18,7 +18,13 @@
     print(report.to_table())
 
 Candidates run side by side, each with at most ``concurrency`` extractions in
-flight (:meth:`~extractkit.Extractor.extract_many`). Transport errors are
+flight (:meth:`~extractkit.Extractor.extract_many`). Candidates whose model
+runs on this machine (a ``type = "local"`` backend, or one that says
+``runs_locally``) are the exception: they run one after another, with
+``local_concurrency`` (default 1) extractions in flight, beside the remote ones.
+Decoding on a shared CPU, eight requests at once made each one wait for the
+others: a local model measured at p50 10 s at concurrency 8 answers in 0.8 s
+alone. The report says which candidates ran that way. Transport errors are
 retried by each extractor's :class:`~extractkit.retries.RetryPolicy`; invalid
 answers are re-asked by the extraction loop and counted. Answers are written to
 the cache as they arrive, so a crashed run resumes where it stopped.
@@ -46,7 +52,14 @@ from extractkit.extractor import Extractor, ItemResult
 from extractkit.output import ValidationFailure
 from extractkit.retries import RetryPolicy
 
-__all__ = ["ProgressCallback", "ProgressPrinter", "candidate_fingerprint", "run_eval", "run_eval_sync"]
+__all__ = [
+    "ProgressCallback",
+    "ProgressPrinter",
+    "candidate_fingerprint",
+    "run_eval",
+    "run_eval_sync",
+    "runs_locally",
+]
 
 
 def candidate_fingerprint(candidate: Candidate, extractor: Extractor[Any] | None) -> dict[str, Any]:
@@ -75,6 +88,21 @@ def candidate_fingerprint(candidate: Candidate, extractor: Extractor[Any] | None
         "max_tokens": extractor.max_tokens,
         "routes": {str(k): str(v) for k, v in routes.items()} if isinstance(routes, Mapping) else None,
     }
+
+
+def runs_locally(candidate: Candidate, extractor: Extractor[Any] | None) -> bool:
+    """Whether the candidate's model decodes on this machine (and so competes for its CPU or GPU).
+
+    True for a backend built from a ``[backends.NAME] type = "local"`` table, and for a
+    backend instance whose ``runs_locally`` attribute is true.
+    """
+    if extractor is None:
+        return False  # replayed answers: nothing runs
+    backend = candidate.backend if candidate.backend is not None else getattr(extractor, "_backend", None)
+    if backend is not None:
+        return bool(getattr(backend, "runs_locally", False))
+    ref = extractor.resolve_model()
+    return extractor.settings.backend(ref.provider).type == "local"
 
 
 def _route_label(value: Any) -> str:
@@ -301,6 +329,7 @@ async def run_eval(
     progress: bool | ProgressCallback | None = None,
     router: bool | None = None,
     training_file: str | os.PathLike[str] | None = None,
+    local_concurrency: int = 1,
 ) -> EvalReport:
     """Run every candidate over every case and measure them side by side.
 
@@ -312,7 +341,7 @@ async def run_eval(
         scorer: ``"exact"`` (default), ``"fields"``, ``"normalized"``, a Scorer or a function.
         baseline: The candidate that savings and paired comparisons are relative to
             (default: the first).
-        concurrency: Extractions in flight per candidate.
+        concurrency: Extractions in flight per candidate (remote ones; see ``local_concurrency``).
         retry: Transport retry policy for the candidates built here.
         settings: Settings (backends, prices) for candidates that bring none.
         cache: An answer cache (or its file path); ``None`` caches nothing.
@@ -321,6 +350,9 @@ async def run_eval(
             ``None`` decides from the extractor (an :class:`~extractkit.IntentRouter` is a router).
         training_file: A training JSONL file; cases whose input is in it trigger a
             :class:`~extractkit.evals.TrainingOverlapWarning` and are listed in the report.
+        local_concurrency: Extractions in flight for a candidate whose model runs on this
+            machine (:func:`runs_locally`); such candidates also run one after another, so
+            their latency is not inflated by decoding for each other.
 
     Raises:
         UserError: No candidates, duplicate names, an unknown baseline, bad concurrency.
@@ -337,8 +369,8 @@ async def run_eval(
     baseline = baseline or names[0]
     if baseline not in names:
         raise UserError(f"baseline {baseline!r} is not a candidate; candidates: {', '.join(names)}")
-    if concurrency < 1:
-        raise UserError(f"concurrency must be >= 1, got {concurrency}")
+    if concurrency < 1 or local_concurrency < 1:
+        raise UserError(f"concurrency must be >= 1, got {min(concurrency, local_concurrency)}")
     the_scorer = get_scorer(scorer)
     overlap = check_training_overlap(case_list, training_file) if training_file is not None else []
 
@@ -366,34 +398,50 @@ async def run_eval(
     callback: ProgressCallback | None = printer
     if callback is None and callable(progress):
         callback = progress
+    local = [c for c in candidates if runs_locally(c, built[c.name])]
+    remote = [c for c in candidates if c not in local]
+
+    async def run(candidate: Candidate, limit: int) -> list[CaseResult]:
+        return await _run_candidate(
+            candidate,
+            built[candidate.name],
+            canonical,
+            shape,
+            concurrency=limit,
+            cache=the_cache,
+            progress=callback,
+        )
+
+    async def one_at_a_time() -> list[list[CaseResult]]:
+        return [await run(c, local_concurrency) for c in local]
+
     try:
-        runs = await asyncio.gather(
-            *(
-                _run_candidate(
-                    c,
-                    built[c.name],
-                    canonical,
-                    shape,
-                    concurrency=concurrency,
-                    cache=the_cache,
-                    progress=callback,
-                )
-                for c in candidates
-            )
+        remote_runs, local_runs = await asyncio.gather(
+            asyncio.gather(*(run(c, concurrency) for c in remote)), one_at_a_time()
         )
     finally:
         if printer is not None:
             printer.close()
         if owned and the_cache is not None:
             the_cache.close()
+    by_name = dict(zip([c.name for c in remote], remote_runs, strict=True))
+    by_name.update(zip([c.name for c in local], local_runs, strict=True))
+    runs = [by_name[c.name] for c in candidates]
     results = {
         c.name: [_score(the_scorer, case, r) for case, r in zip(canonical, run, strict=True)]
         for c, run in zip(candidates, runs, strict=True)
     }
+    described = []
+    for c in candidates:
+        info = c.describe(built[c.name])
+        if built[c.name] is not None:
+            info["concurrency"] = local_concurrency if c in local else concurrency
+            info["local"] = c in local
+        described.append(info)
     return build_report(
         extractor_name=reference.name,
         cases=canonical,
-        candidates=[c.describe(built[c.name]) for c in candidates],
+        candidates=described,
         results=results,
         baseline=baseline,
         router=is_router,
