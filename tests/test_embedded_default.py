@@ -89,7 +89,7 @@ def _embedded_with(answers: list[dict[str, Any]], **kwargs: Any) -> tuple[Locati
     return LocationExtractor(EMBEDDED_REF, backend=fake, store=False, **kwargs), fake
 
 
-def test_the_embedded_model_gets_the_minimal_prompt_and_a_constrained_country() -> None:
+def test_the_embedded_model_gets_the_minimal_prompt_and_the_querys_places_as_its_choices() -> None:
     loc, fake = _embedded_with([{"locations": [{"city": "Lyon", "country": "France"}]}])
     detail = loc.extract_detailed_sync("nurse jobs in Lyon")
     assert detail.value.locations[0].country == "France" and detail.repairs == ()
@@ -97,8 +97,19 @@ def test_the_embedded_model_gets_the_minimal_prompt_and_a_constrained_country() 
     assert request.model == EMBEDDED_MODEL
     assert [m.content for m in request.messages] == [LocationExtractor.instructions, "nurse jobs in Lyon"]
     assert request.response_format is not None and request.response_format.type == "json_schema"
-    schema = json.dumps(request.response_format.schema)
-    assert '"France"' in schema and '"United States"' in schema  # the country enum
+    item = request.response_format.schema["$defs"]["Location"]["properties"]
+    # The model may only answer the places the gazetteer finds in the query.
+    assert item["city"] == {"anyOf": [{"enum": ["Lyon"]}, {"type": "null"}]}
+    assert item["country"] == {"anyOf": [{"enum": ["France"]}, {"type": "null"}]}
+    # A query with no known place: an empty list is the only answer the schema allows.
+    loc, fake = _embedded_with([{"locations": []}])
+    assert loc.extract_sync("remote python developer").locations == []
+    schema = fake.requests[0].response_format.schema
+    assert schema["properties"]["locations"]["maxItems"] == 0
+    assert schema["$defs"]["Location"]["properties"]["city"] == {"type": "null"}
+    # Other models get the schema as it is.
+    other = LocationExtractor("local:smollm2-135m", backend=FakeBackend([{"locations": []}]), store=False)
+    assert "enum" not in json.dumps(other.build_request("nurse jobs in Lyon").response_format.schema)
 
 
 def test_the_gazetteer_corrects_countries_and_says_so() -> None:

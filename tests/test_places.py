@@ -109,6 +109,55 @@ def test_a_country_that_is_not_one_is_a_problem() -> None:
         gazetteer().check([loc(None, "Atlantis")], "jobs in atlantis")
 
 
+def test_a_location_given_twice_is_given_once() -> None:
+    value, actions = gazetteer().check([loc("Lehi", None), loc("Lehi", None)], "midwife lehi, utah")
+    assert value == [loc("Lehi", "United States")] and "dropped a location given twice" in actions
+
+
+@pytest.mark.parametrize(
+    ("text", "cities", "countries"),
+    [
+        ("graphic designer in New York", ("New York",), ("United States",)),  # "York" is inside it
+        ("nurse jobs lyon or berlin", ("Lyon", "Berlin"), ("France", "Germany")),
+        ("remote python developer", (), ()),
+        ("is backend engineer a good career", (), ()),
+        ("nyc nurse", ("New York",), ("United States",)),  # another name
+        ("relocating to Wien", ("Vienna",), ("Austria",)),  # a local name, written the English way
+        ("barcelna jobs", ("Barcelona",), ("Spain", "Venezuela")),  # a slip; every Barcelona's country
+        ("LA jobs", ("Los Angeles",), ("United States",)),
+        ("trabajo en la Coruña", ("A Coruña",), ("Spain",)),  # "la" and "en" are words here
+        ("Seattle, WA", ("Seattle",), ("United States",)),  # WA is the state, not Wa in Ghana
+        ("how far is Lyon from Paris", ("Lyon", "Paris"), ("France", "United States")),  # not "Fardis"
+        ("parking in Lyon", ("Lyon",), ("France",)),  # not a slip for Barking: first letters differ
+        ("relocating to Wien, need nanny", ("Vienna",), ("Austria",)),  # nanny is no slip for Nancy
+        ("nurse vacancies - colorado", (), ("United States",)),  # the state, not a town named so
+        ("paralegal in Liberia", (), ("Liberia",)),
+        ("engineer in Western Australia", (), ("Australia",)),
+        ("kansas city jobs", ("Kansas City",), ("United States",)),
+    ],
+)
+def test_candidates_are_the_places_the_query_names(
+    text: str, cities: tuple[str, ...], countries: tuple[str, ...]
+) -> None:
+    found = gazetteer().candidates(text)
+    assert (found.cities, found.countries) == (cities, countries)
+
+
+def test_candidates_cover_nearly_every_generated_answer() -> None:
+    # What the embedded model may answer is limited to the candidates, so they must hold the answer;
+    # the few that cannot are slips in the names of small towns (under 100,000 people).
+    from extractkit.local.location_queries import QueryGenerator
+
+    queries = QueryGenerator(gazetteer(), split="heldout", seed=5).generate(300)
+    lacking = []
+    for query in queries:
+        found = gazetteer().candidates(query.text)
+        for place in query.locations:
+            if place["city"] not in (None, *found.cities) or place["country"] not in (None, *found.countries):
+                lacking.append(query.text)
+    assert len(lacking) <= 6, lacking
+
+
 def test_the_data_file_is_checked_when_read(tmp_path: Path) -> None:
     bad = tmp_path / "places.json.gz"
     bad.write_bytes(gzip.compress(b'{"version": 2}'))

@@ -130,13 +130,19 @@ Rules:
         self.check_places = check_places
 
     def shape_request(self, ctx: CallContext, request: ChatRequest) -> ChatRequest:
-        """As the base class; for the embedded model, the country is also constrained to known names."""
+        """As the base class; for the embedded model, the schema also lists the places the query names.
+
+        The embedded model's ``city`` and ``country`` may only take the values that the
+        gazetteer finds in the query (:meth:`~extractkit.local.places.Gazetteer.candidates`),
+        so the model chooses among places written there instead of spelling one; with none,
+        the list must be empty. The grammar llama.cpp derives from this schema enforces it.
+        """
         request = super().shape_request(ctx, request)
         checked = self.check_places if self.check_places is not None else request.model == EMBEDDED_MODEL
         ctx.state["check_places"] = checked
         fmt = request.response_format
         if request.model == EMBEDDED_MODEL and fmt is not None and fmt.schema is not None:
-            return replace(request, response_format=_with_country_names(fmt))
+            return replace(request, response_format=_with_candidates(fmt, ctx.text))
         return request
 
     def parse(self, raw: str, ctx: CallContext) -> tuple[Any, tuple[str, ...]]:
@@ -158,16 +164,21 @@ Rules:
         return {**value, "locations": checked}, (*actions, *notes)
 
 
-def _with_country_names(fmt: ResponseFormat) -> ResponseFormat:
-    """The response format with ``country`` limited to the gazetteer's country names (or null)."""
+def _with_candidates(fmt: ResponseFormat, text: str) -> ResponseFormat:
+    """The response format with ``city`` and ``country`` limited to the places ``text`` names."""
     from extractkit.local.places import gazetteer
 
+    found = gazetteer().candidates(text)
     schema = copy.deepcopy(dict(fmt.schema or {}))
-    item = schema.get("properties", {}).get("locations", {}).get("items", {})
+    locations = schema.get("properties", {}).get("locations", {})
+    item = locations.get("items", {})
     ref = item.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         item = schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {})
     props = item.get("properties", {})
-    if "country" in props:
-        props["country"] = {"anyOf": [{"enum": sorted(gazetteer().countries.values())}, {"type": "null"}]}
+    for key, values in (("city", found.cities), ("country", found.countries)):
+        if key in props:
+            props[key] = {"anyOf": [{"enum": list(values)}, {"type": "null"}]} if values else {"type": "null"}
+    if not found.cities and not found.countries:
+        locations["maxItems"] = 0  # the query names no place the gazetteer knows
     return replace(fmt, schema=schema)

@@ -18,6 +18,8 @@ every answer before it is returned:
   of them, else the country is left null. A city the gazetteer does not know
   keeps a country only when the query names it.
 
+A location given twice is given once.
+
 Every change is reported as a repair action (``Extraction.repairs``), so
 nothing is rewritten silently.
 """
@@ -39,6 +41,7 @@ from typing import Any
 
 __all__ = [
     "DOMINANCE",
+    "Candidates",
     "City",
     "Gazetteer",
     "PlaceProblem",
@@ -53,6 +56,20 @@ DOMINANCE = 3.0
 """A country's biggest place of a name must be this many times the next country's to be inferred."""
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+_LONGEST_NAME = 5  # words: "Ho Chi Minh City", "Santa Cruz de la Sierra"
+_NEAR_POPULATION = 100_000
+"""Slips of one letter (``Barcelna``) are looked for among cities of this many people or more..."""
+_NEAR_MIN_LETTERS = 6
+_REGION_CITY_POPULATION = 250_000
+"""A region's name is also a candidate city when a city this big has it (``Victoria``)."""
+"""...whose name has this many letters or more (``nanny`` is not a slip for Nancy)."""
+# Names of two or three letters that are also everyday words ("la", "no", "to", "von"): in a
+# query they are that word, unless written in capitals ("LA", "US").
+_SHORT_WORDS = frozenset((
+    "a", "an", "as", "at", "be", "by", "de", "do", "el", "en", "es", "et", "il", "in", "is", "it", "la",
+    "le", "me", "my", "no", "of", "on", "or", "so", "to", "un", "us", "we", "die", "das", "der", "den",
+    "des", "del", "los", "las", "les", "von", "zu",
+))  # fmt: skip
 
 
 def strip_accents(text: str) -> str:
@@ -78,6 +95,21 @@ class City:
     aliases: tuple[str, ...] = ()
     state: str | None = None
     """The US state code, for US cities."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """What a query can name, by the gazetteer: the only values the embedded model may answer.
+
+    Attributes:
+        cities: The English names of the known cities written in the query (under their name,
+            another name such as ``München`` or ``NYC``, or a near spelling of a big city).
+        countries: The countries the query names (directly, by an alias such as ``UK``, or by a
+            region such as ``Bavaria``) and the countries of those cities.
+    """
+
+    cities: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
 
 
 class PlaceProblem(ValueError):
@@ -110,14 +142,19 @@ class Gazetteer:
         self._by_name: dict[str, list[int]] = {}
         self._by_alias: dict[str, list[int]] = {}
         self.state_names: dict[str, str] = dict(data.get("us_states", {}))  # code -> name
+        # Big cities by folded name, for slips of one letter ("barcelna").
+        self._big_by_name: dict[str, list[int]] = {}
         for name, code, population, aliases, *state in data["cities"]:
             index = len(self.cities)
             self.cities.append(
                 City(name, self.countries[code], int(population), tuple(aliases), state[0] if state else None)
             )
-            self._by_name.setdefault(fold(name), []).append(index)
+            key = fold(name)
+            self._by_name.setdefault(key, []).append(index)
             for alias in aliases:
                 self._by_alias.setdefault(fold(alias), []).append(index)
+            if int(population) >= _NEAR_POPULATION and len(key) >= _NEAR_MIN_LETTERS:
+                self._big_by_name.setdefault(key, []).append(index)
 
     # ----------------------------------------------------------------- lookups
 
@@ -218,6 +255,91 @@ class Gazetteer:
                     return True
         return False
 
+    def candidates(self, text: str) -> Candidates:
+        """The cities and countries a query names, by the gazetteer (see :class:`Candidates`).
+
+        Runs of up to five words are looked up as a city's name or other name, or as a
+        country or region; the longest name at a word wins ("New York" hides "York").
+        Words left over are then looked up as a slip of one letter after the first (one
+        dropped, added, changed or two swapped: ``Barcelna``) in the name of a city of
+        100,000 people or more, six letters or longer. A country's or region's name is not
+        also a town of that name (``Colorado``), unless a city of 250,000 people has it.
+        For a city, the countries of every city of that name are candidates too. Both
+        lists are in order of mention.
+        """
+        words = fold(text).split()
+        upper = {w for w in re.findall(r"[A-Za-z]+", strip_accents(text)) if w.isupper()}
+        found: list[tuple[int, list[int], str | None]] = []  # (word position, cities, country)
+        free = [True] * len(words)
+        for near in (False, True):
+            start = 0
+            while start < len(words):
+                size = 0
+                for size in range(min(_LONGEST_NAME, len(words) - start), 0, -1):
+                    if not all(free[start : start + size]):
+                        continue
+                    gram = " ".join(words[start : start + size])
+                    hit = self._lookup(gram, near=near, upper=upper)
+                    if hit is not None:
+                        found.append((start, *hit))
+                        free[start : start + size] = [False] * size
+                        break
+                else:
+                    size = 1
+                start += max(size, 1)
+        cities: dict[str, None] = {}  # ordered sets
+        countries: dict[str, None] = {}
+        for _, indices, country in sorted(found, key=lambda item: item[0]):
+            if country is not None:
+                countries.setdefault(country)
+            for index in sorted(indices, key=lambda i: -self.cities[i].population):
+                cities.setdefault(self.cities[index].name)
+                countries.setdefault(self.cities[index].country)
+        return Candidates(tuple(cities), tuple(countries))
+
+    def _lookup(self, gram: str, *, near: bool, upper: set[str]) -> tuple[list[int], str | None] | None:
+        """The cities and the country or region ``gram`` names, or None when it names nothing."""
+        if (len(gram) <= 2 or gram in _SHORT_WORDS) and gram.upper() not in upper:
+            return None  # "la" is a word, "LA" is Los Angeles
+        if len(gram) <= 2 and near:
+            return None
+        if near:
+            indices = self._one_slip(gram) if len(gram) >= _NEAR_MIN_LETTERS - 1 else []
+            return (indices, None) if indices else None
+        indices = self._by_name.get(gram) or self._by_alias.get(gram) or []
+        if len(gram) <= 2:  # "WA" is Washington state, not Wa in Ghana; "LA" and "SF" are other names
+            indices = self._by_alias.get(gram) or []
+        place = self._country_or_region(gram)
+        if place is not None and indices:
+            # A country's or a region's name reads as that ("Liberia", "Colorado"), not as a town of
+            # that name; a region shares its name with a big city now and then ("Victoria").
+            biggest = max(self.cities[i].population for i in indices)
+            if gram in self._country_by_fold or biggest < _REGION_CITY_POPULATION:
+                indices = []
+        if indices or place is not None:
+            return list(indices), place
+        return None
+
+    def _one_slip(self, gram: str) -> list[int]:
+        """Big cities whose name is ``gram`` with one letter dropped, added, changed, or two swapped.
+
+        The first letter is kept (``parking`` is not a slip for Barking).
+        """
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(gram[:i], gram[i:]) for i in range(1, len(gram) + 1)]  # the first letter stays
+        variants = {a + b[1:] for a, b in splits if b}
+        variants |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        variants |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        variants |= {a + c + b for a, b in splits for c in letters}
+        variants.discard(gram)
+        spaces = gram.count(" ")  # a slip stays inside words: "far is" is not "Fardis"
+        return [
+            i
+            for v in variants
+            if len(v) >= _NEAR_MIN_LETTERS and v.count(" ") == spaces
+            for i in self._big_by_name.get(v, ())
+        ]
+
     # ----------------------------------------------------------------- the check
 
     def check(self, locations: Sequence[dict[str, Any]], text: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -271,7 +393,10 @@ class Gazetteer:
                     actions.append(f"country of {city!r} left null: {city!r} is not in the gazetteer")
                 country = named
             out.append({"city": city, "country": country})
-        return out, actions
+        unique = [item for i, item in enumerate(out) if item not in out[:i]]
+        if len(unique) < len(out):
+            actions.append("dropped a location given twice")
+        return unique, actions
 
     def _check_known(
         self, city: str, country: str | None, matches: list[City], text: str, actions: list[str]
