@@ -246,3 +246,23 @@ def test_backend_type_local_rejects_unknown_options() -> None:
     settings = Settings.from_mapping({"backends": {"local": {"type": "local", "context": 0}}})
     with pytest.raises(ConfigError, match="positive integer"):
         LocalChatBackend.from_config(settings.backend("local"))
+
+
+def test_a_server_uses_the_cores_other_processes_leave_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    # llama.cpp's threads wait for each other after every operation: a thread without a core of its
+    # own stalls the rest, so the default is the free cores when the server starts, at least one.
+    from extractkit.local import server
+
+    monkeypatch.setattr(server.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(server.os, "getloadavg", lambda: (0.8, 0.5, 1.0))
+    assert server.free_cores() == 2  # a core busy part of the time is mostly free
+    monkeypatch.setattr(server.os, "getloadavg", lambda: (1.3, 0.5, 1.0))
+    assert server.free_cores() == 1
+    monkeypatch.setattr(server.os, "getloadavg", lambda: (7.0, 5.0, 1.0))
+    assert server.free_cores() == 1
+
+    def no_load_average() -> tuple[float, float, float]:
+        raise OSError("not on this platform")
+
+    monkeypatch.setattr(server.os, "getloadavg", no_load_average)
+    assert server.free_cores() == 2

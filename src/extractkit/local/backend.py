@@ -57,7 +57,8 @@ class LocalChatBackend:
         models_dir: Where ``ft-...`` models are looked up.
         context: Context window per request.
         parallel: Requests decoded at once per model.
-        threads: CPU threads per server.
+        threads: CPU threads per server (default: the cores free when it starts,
+            :func:`~extractkit.local.server.free_cores`).
         timeout: Seconds per request.
     """
 
