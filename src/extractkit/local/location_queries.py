@@ -40,25 +40,40 @@ _JOB_TRAIN = (
     "part time {role} {L}", "{role} internship {L} summer", "{role} jobs {L}", "jobs {L} {role}",
     "{role} work in {L}", "{role} vacancy {L}", "{L} jobs", "jobs in {L}", "{role} salary {L}",
     "full time {role} in {L} area", "{role} near {L}", "{role} hiring in {L} now",
+    "{role} opportunities {L}", "{L} based {role} jobs", "{role} careers in {L}", "{role} - {L}",
+    "need a {role} job in {L} asap", "{role} ({L})", "{role} contract role {L}", "{role} at a startup in {L}",
+    "junior {role} {L} no degree", "{role} job offers {L}", "{role}, {L}", "who is hiring {role} in {L}",
+    "{role} shift work around {L}", "{L}: {role}", "{role} jobs in and around {L}", "temp {role} {L}",
 )  # fmt: skip
 _JOB_MULTI_TRAIN = (
     "{role} jobs {L1} or {L2}", "{role} in {L1}, {L2} or {L3}", "{role} {L1} {L2}",
     "{role} jobs in {L1} and {L2}", "{role} relocate from {L1} to {L2}", "{L1} or {L2} {role}",
+    "{role} in {L1} and {L2}", "{role} jobs {L1}, {L2}", "{role} {L1} vs {L2} salary",
+    "moving from {L1} to {L2} as a {role}",
+    "{role} hiring in {L1} or {L2} or {L3}", "{L1}, {L2} {role} roles",
 )  # fmt: skip
 _OTHER_TRAIN = (
     "weather in {L}", "{L} weather tomorrow", "cheap hotels in {L}", "things to do in {L}",
     "restaurants {L}", "moving to {L}", "cost of living {L}", "apartments for rent {L}",
     "best pizza in {L}", "{L} time now", "population of {L}", "events in {L} this weekend",
+    "best time to visit {L}", "coworking space {L}", "public transport {L}", "{L} news", "hospitals in {L}",
+    "flats to rent {L}", "{L} crime rate", "schools near {L}", "what to eat in {L}", "{L} airport parking",
 )  # fmt: skip
 _OTHER_MULTI_TRAIN = (
     "flights from {L1} to {L2}", "train {L1} to {L2}", "{L1} to {L2} bus", "distance {L1} {L2}",
-    "cheap flights {L1} {L2} {L3}",
+    "cheap flights {L1} {L2} {L3}", "{L1} - {L2} flights", "drive from {L1} to {L2}",
+    "time difference {L1} {L2}",
+    "{L1} or {L2} for a weekend", "ferry {L1} {L2}",
 )  # fmt: skip
 _FOREIGN_TRAIN = ("trabajo en {L}", "emploi à {L}", "jobs in der nähe von {L}", "lavoro a {L}", "vagas {L}")
 _NONE_TRAIN = (
     "{role} jobs near me", "{role} remote", "work from home {role}", "{role} salary",
     "how to become a {role}", "{role}", "{role} jobs", "remote {role} position", "weather tomorrow",
     "cheap flights", "restaurants near me", "{role} jobs near me hiring now", "best laptop for {role}",
+    "part time {role}", "{role} part-time evenings", "best {role} courses online", "nice {role} jobs",
+    "{role} reading list", "mobile {role} work", "{role} jobs from home", "hybrid {role} role",
+    "time off for {role}s",
+    "{role} split shift", "best paying {role} jobs", "{role} certification", "{role} jobs anywhere",
 )  # fmt: skip
 
 _JOB_HELDOUT = (
