@@ -97,16 +97,28 @@ def test_the_embedded_model_gets_the_minimal_prompt_and_the_querys_places_as_its
     assert request.model == EMBEDDED_MODEL
     assert [m.content for m in request.messages] == [LocationExtractor.instructions, "nurse jobs in Lyon"]
     assert request.response_format is not None and request.response_format.type == "json_schema"
-    item = request.response_format.schema["$defs"]["Location"]["properties"]
-    # The model may only answer the places the gazetteer finds in the query.
-    assert item["city"] == {"anyOf": [{"enum": ["Lyon"]}, {"type": "null"}]}
-    assert item["country"] == {"anyOf": [{"enum": ["France"]}, {"type": "null"}]}
+    # The model may only answer the places the gazetteer finds in the query: here, Lyon.
+    item = request.response_format.schema["properties"]["locations"]["items"]
+    assert item["properties"] == {
+        "city": {"enum": ["Lyon"]},
+        "country": {"anyOf": [{"enum": ["France"]}, {"type": "null"}]},
+    }
+    assert item["required"] == ["city", "country"] and item["additionalProperties"] is False
+    # A place with no city must be a country the query names: "Dubai UAE" allows both kinds.
+    loc, fake = _embedded_with([{"locations": [{"city": "Dubai", "country": "United Arab Emirates"}]}])
+    loc.extract_sync("project manager Dubai UAE")
+    kinds = fake.requests[0].response_format.schema["properties"]["locations"]["items"]["anyOf"]
+    assert [k["properties"] for k in kinds] == [
+        {
+            "city": {"enum": ["Dubai"]},
+            "country": {"anyOf": [{"enum": ["United Arab Emirates"]}, {"type": "null"}]},
+        },
+        {"city": {"type": "null"}, "country": {"enum": ["United Arab Emirates"]}},
+    ]
     # A query with no known place: an empty list is the only answer the schema allows.
     loc, fake = _embedded_with([{"locations": []}])
     assert loc.extract_sync("remote python developer").locations == []
-    schema = fake.requests[0].response_format.schema
-    assert schema["properties"]["locations"]["maxItems"] == 0
-    assert schema["$defs"]["Location"]["properties"]["city"] == {"type": "null"}
+    assert fake.requests[0].response_format.schema["properties"]["locations"]["maxItems"] == 0
     # Other models get the schema as it is.
     other = LocationExtractor("local:smollm2-135m", backend=FakeBackend([{"locations": []}]), store=False)
     assert "enum" not in json.dumps(other.build_request("nurse jobs in Lyon").response_format.schema)

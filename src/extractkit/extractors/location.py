@@ -165,7 +165,12 @@ Rules:
 
 
 def _with_candidates(fmt: ResponseFormat, text: str) -> ResponseFormat:
-    """The response format with ``city`` and ``country`` limited to the places ``text`` names."""
+    """The response format whose locations can only be the places ``text`` names.
+
+    A location is either one of the query's cities (with one of the candidate countries,
+    or null) or no city and a country the query itself names: a country is never left
+    standing for a city the model dropped ("Rome" is not answered as just Italy).
+    """
     from extractkit.local.places import gazetteer
 
     found = gazetteer().candidates(text)
@@ -175,10 +180,25 @@ def _with_candidates(fmt: ResponseFormat, text: str) -> ResponseFormat:
     ref = item.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         item = schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {})
-    props = item.get("properties", {})
-    for key, values in (("city", found.cities), ("country", found.countries)):
-        if key in props:
-            props[key] = {"anyOf": [{"enum": list(values)}, {"type": "null"}]} if values else {"type": "null"}
-    if not found.cities and not found.countries:
+    if set(item.get("properties", {})) != {"city", "country"}:
+        return fmt  # not the shape this knows how to narrow
+    nullable = {"anyOf": [{"enum": list(found.countries)}, {"type": "null"}]} if found.countries else None
+    kinds = []
+    if found.cities:
+        kinds.append(_place({"enum": list(found.cities)}, nullable or {"type": "null"}))
+    if found.named:
+        kinds.append(_place({"type": "null"}, {"enum": list(found.named)}))
+    if not kinds:
         locations["maxItems"] = 0  # the query names no place the gazetteer knows
+        kinds.append(_place({"type": "null"}, {"type": "null"}))
+    locations["items"] = kinds[0] if len(kinds) == 1 else {"anyOf": kinds}
     return replace(fmt, schema=schema)
+
+
+def _place(city: dict[str, Any], country: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"city": city, "country": country},
+        "required": ["city", "country"],
+        "additionalProperties": False,
+    }

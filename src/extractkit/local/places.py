@@ -110,6 +110,8 @@ class Candidates:
 
     cities: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
+    named: tuple[str, ...] = ()
+    """The countries the query itself names (directly, by an alias or by a region)."""
 
 
 class PlaceProblem(ValueError):
@@ -289,13 +291,15 @@ class Gazetteer:
                 start += max(size, 1)
         cities: dict[str, None] = {}  # ordered sets
         countries: dict[str, None] = {}
+        named: dict[str, None] = {}
         for _, indices, country in sorted(found, key=lambda item: item[0]):
             if country is not None:
                 countries.setdefault(country)
+                named.setdefault(country)
             for index in sorted(indices, key=lambda i: -self.cities[i].population):
                 cities.setdefault(self.cities[index].name)
                 countries.setdefault(self.cities[index].country)
-        return Candidates(tuple(cities), tuple(countries))
+        return Candidates(tuple(cities), tuple(countries), tuple(named))
 
     def _lookup(self, gram: str, *, near: bool, upper: set[str]) -> tuple[list[int], str | None] | None:
         """The cities and the country or region ``gram`` names, or None when it names nothing."""
