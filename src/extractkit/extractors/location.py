@@ -132,10 +132,11 @@ Rules:
     def shape_request(self, ctx: CallContext, request: ChatRequest) -> ChatRequest:
         """As the base class; for the embedded model, the schema also lists the places the query names.
 
-        The embedded model's ``city`` and ``country`` may only take the values that the
-        gazetteer finds in the query (:meth:`~extractkit.local.places.Gazetteer.candidates`),
-        so the model chooses among places written there instead of spelling one; with none,
-        the list must be empty. The grammar llama.cpp derives from this schema enforces it.
+        The embedded model's locations may only be places the gazetteer finds in the query
+        (:meth:`~extractkit.local.places.Gazetteer.candidates`): one of its cities, or no city
+        and a country it names. The model chooses among places written there instead of
+        spelling one; with none, the list must be empty. The grammar llama.cpp derives from
+        this schema enforces it; validation still uses the output type's own schema.
         """
         request = super().shape_request(ctx, request)
         checked = self.check_places if self.check_places is not None else request.model == EMBEDDED_MODEL
@@ -183,7 +184,7 @@ def _with_candidates(fmt: ResponseFormat, text: str) -> ResponseFormat:
     if set(item.get("properties", {})) != {"city", "country"}:
         return fmt  # not the shape this knows how to narrow
     nullable = {"anyOf": [{"enum": list(found.countries)}, {"type": "null"}]} if found.countries else None
-    kinds = []
+    kinds: list[dict[str, Any]] = []
     if found.cities:
         kinds.append(_place({"enum": list(found.cities)}, nullable or {"type": "null"}))
     if found.named:
