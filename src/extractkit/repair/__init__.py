@@ -35,12 +35,12 @@ from extractkit.exceptions import RepairError, UserError
 from extractkit.repair.lexing import skip_space
 from extractkit.repair.placement import misplaced
 from extractkit.repair.prepass import rewrite_slips, slip_at
-from extractkit.repair.result import ACTIONS, JsonPath, RepairResult, ordered
+from extractkit.repair.result import ACTIONS, REASONS, JsonPath, RepairResult, ordered
 from extractkit.repair.schema import schema_node
 from extractkit.repair.span import recover
 from extractkit.repair.stream import StreamingParser
 
-__all__ = ["ACTIONS", "JsonPath", "RepairError", "RepairResult", "StreamingParser", "repair_json"]
+__all__ = ["ACTIONS", "REASONS", "JsonPath", "RepairError", "RepairResult", "StreamingParser", "repair_json"]
 
 # The same decoder json.loads uses, called without json.loads's argument handling.
 _decode: Final = json.JSONDecoder().decode

@@ -25,13 +25,14 @@ from typing import Any, Final
 
 from extractkit.repair.lexing import (
     CONTROL,
+    PLAUSIBLE_START,
     decode_escapes,
     scan_container,
     scan_string,
     skip_space,
 )
-from extractkit.repair.placement import misplaced
-from extractkit.repair.scalars import ScalarReader, ident_start
+from extractkit.repair.placement import ambiguous_close, misplaced
+from extractkit.repair.scalars import KEY_AHEAD, ScalarReader, ident_start
 from extractkit.repair.schema import SchemaNode
 from extractkit.repair.state import (
     CTX_ARR,
@@ -47,8 +48,9 @@ from extractkit.repair.state import (
     S_TRAIL_COLON,
     S_TRAIL_COMMA,
     S_VALUE,
+    Frame,
 )
-from extractkit.repair.strings import CLOSE, clean_end
+from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end
 
 __all__ = ["WAIT", "Engine"]
 
@@ -61,6 +63,7 @@ _C_SAME_POS_LIMIT: Final = 4  # C attempts failing at one position before none s
 _C_MISSES: Final = 4  # after this many siblings in a row fail, only every 4th is tried
 _C_WINDOW: Final = 4096  # the first window the C scanner is given for a container
 _KEEP_REWIND: Final = 512  # keys are short: an inner quote further back cannot start one
+_LOOKAHEAD: Final = LOOKAHEAD
 #: What :meth:`Engine._try_c` returns to stop before a container and wait for more text
 #: (only the streaming engine, :mod:`extractkit.repair.stream_engine`, does).
 WAIT: Final = -5
@@ -258,7 +261,7 @@ class Engine(ScalarReader):
                         self._begin_string(pos, CTX_ROOT)
                         pos = self.pos
                         continue
-                    end = -2
+                    end = self._tuple(pos) if c == "(" else -2
                 elif c == "'":
                     self._begin_string(pos, CTX_ARR if stack[-1].is_list else CTX_OBJ)
                     pos = self.pos
@@ -267,6 +270,8 @@ class Engine(ScalarReader):
                     end = self._number(pos)
                 elif ident_start(c):
                     end = self._word(pos)
+                elif c == "(":
+                    end = self._tuple(pos)
                 else:
                     end = self._value_punctuation(pos, c)
             elif state == S_AFTER:
@@ -285,8 +290,10 @@ class Engine(ScalarReader):
                     self.state = S_VALUE
                     pos += 1
                     continue
+                if c == "," and self._fresh_set():
+                    continue
                 if c == "}" or c == "]" or c == ",":
-                    self._drop_member()
+                    self._drop_member(pos)
                     self.state = S_KEY
                     continue
                 if c in _VALUE_START or ident_start(c):
@@ -324,18 +331,20 @@ class Engine(ScalarReader):
         if c == ",":
             self.act("removed_extra_comma")
             return pos + 1
-        if c == "]":
+        if c == "]" or c == ")":
             return self._mismatch(pos, c)
+        if c == "." or c == "\u2026":
+            return self._ellipsis(pos)
         if c == "{":
             if not f.c and not f.comma:
                 self.act("collapsed_doubled_braces")
                 f.doubled += 1
                 return pos + 1
             if f.reopened or (len(stack) > 1 and stack[-2].is_list):
-                self._implicit_close()
+                self._implicit_close(pos)
                 return pos
             return -2
-        if ident_start(c) or c.isdigit():
+        if ident_start(c) or c.isdigit() or c == "-":
             return self._unquoted_key(pos)
         return -2
 
@@ -362,7 +371,8 @@ class Engine(ScalarReader):
         if end < n and text[end] == "," and is_list and text.startswith(' "', end + 1):
             pass  # the common shape `"v", "w"` in an array
         else:
-            match = CLOSE[2 * is_list + (len(self.stack) > 1)].match(text, end)
+            kind = (2 if f.end == ")" else 1) if is_list else 0
+            match = CLOSE[2 * kind + (len(self.stack) > 1)].match(text, end)
             if match is None or (match.end() >= n and not self.final):
                 # Not the end: read on as a string with a quote inside it.
                 self._begin_state(pos, CTX_ARR if is_list else CTX_OBJ)
@@ -384,16 +394,20 @@ class Engine(ScalarReader):
         f = self.stack[-1]
         if c == ",":
             if not f.is_list:
-                self._drop_member()
+                self._drop_member(pos)
                 self.state = S_KEY
             else:
                 self.act("removed_extra_comma")
             f.comma = True
             return pos + 1
-        if c == "]" or c == "}":
+        if c == "]" or c == "}" or c == ")":
             if not f.is_list:
-                self._drop_member()
-            return self._close(pos) if (c == "]") == f.is_list else self._mismatch(pos, c)
+                self._drop_member(pos)
+            return self._close(pos) if c == f.end else self._mismatch(pos, c)
+        if c == "\u2026":
+            return self._ellipsis(pos)
+        if c == "#":
+            return self._bare(pos)  # not a comment here (that needs a space after #): #ff0000
         return -2
 
     def _after_value(self, pos: int, c: str) -> int:
@@ -401,9 +415,11 @@ class Engine(ScalarReader):
         stack = self.stack
         f = stack[-1]
         if f.is_list:
-            if c == "]":
+            if c == f.end:
                 return self._close(pos)
             if c == "}":
+                return self._extra_close(pos)
+            if c == "]" or c == ")":
                 return self._mismatch(pos, c)
             if c == ":":
                 return self._array_key(pos)
@@ -411,10 +427,12 @@ class Engine(ScalarReader):
                 self.act("inserted_missing_comma")
                 self.state = S_VALUE
                 return pos
+            if c == "\u2026":
+                return self._ellipsis(pos)
             return -2
         if c == "}":
             return self._close(pos)
-        if c == "]":
+        if c == "]" or c == ")":
             return self._mismatch(pos, c)
         if c == '"' or c == "'":
             self.act("inserted_missing_comma")
@@ -428,28 +446,84 @@ class Engine(ScalarReader):
                 return pos
             return end
         if c == "{" and len(stack) > 1 and stack[-2].is_list:
-            self._implicit_close()
+            self._implicit_close(pos)
             return pos
+        if c == "." or c == "\u2026":
+            return self._ellipsis(pos)
         return -2
+
+    def _extra_close(self, pos: int) -> int:
+        """A ``}`` after an element of an array: a stray close (``[{"a": 1}}, {"a": 2}]``) when
+        the array goes on after it; otherwise the close of an object the array sits in."""
+        text = self.text
+        n = len(text)
+        nxt = _WS(text, pos + 1).end()
+        if nxt >= n and not self.final:
+            return -1
+        stray = False
+        if nxt < n and text[nxt] == "]" and self.stack[-1].end == "]":
+            stray = True
+        elif nxt < n and text[nxt] == ",":
+            after = _WS(text, nxt + 1).end()
+            if KEY_AHEAD.match(text, after) is None:
+                if not self.final and n - after < _LOOKAHEAD:
+                    return -1
+                stray = after < n  # the next element follows: the array goes on
+        if not stray:
+            return self._mismatch(pos, "}")
+        self.act("removed_extra_close")
+        f = self.stack[-1]
+        if f.c and ambiguous_close(f.c[-1], f.node.item() if f.node is not None else None):
+            self.lose("ambiguous_close", pos, "}")
+        return pos + 1
+
+    def _tuple(self, pos: int) -> int:
+        """``(1, 2)``: a Python tuple, read as an array."""
+        if self._child_node() is not None and not self._allows("array"):
+            return -2
+        self.act("converted_tuple_or_set")
+        self._open(True, pos, ")")
+        return pos + 1
 
     def _after_root(self, pos: int, c: str) -> int:
         if c == ",":
             self.state = S_TRAIL_COMMA
             return pos + 1
+        cur = self.cur
+        assert cur is not None
         if c == "}" or c == "]":
             self.act("removed_extra_close")
-            cur = self.cur
-            assert cur is not None
+            if c == "}" and ambiguous_close(cur.value, self.node):
+                self.lose("ambiguous_close", pos, "}")
             cur.end = pos + 1
             return pos + 1
+        if c == ":" and type(cur.value) is str and len(self.roots) == 1 and cur.closed:
+            return self._missing_open_brace(pos)
         return self._trail(pos, c)
+
+    def _missing_open_brace(self, pos: int) -> int:
+        """``"name": "f", "arguments": {...}}``: the root string was the first key of an object."""
+        cur = self.cur
+        assert cur is not None
+        key = cur.value
+        cur.value = {}
+        cur.closed = False
+        self.act("inserted_missing_open_brace")
+        frame = Frame(cur.value, self.node, None)
+        frame.key = key
+        self.stack.append(frame)
+        self.implicit_root = True
+        self.debt += 1  # its close is owed only if the text gives one: the end closes it
+        self.state = S_VALUE
+        return pos + 1
 
     def _trail(self, pos: int, c: str) -> int:
         """After the root value: a key (the root closed early), another value, or the end."""
         if c == '"' or c == "'":
             self._begin_string(pos, CTX_TRAIL)
             return self.pos
-        if c == "{" or c == "[":
+        if (c == "{" or c == "[") and PLAUSIBLE_START.match(self.text, pos):
+            # Another value in a row (not prose in brackets, like "[end]").
             self.state = S_VALUE if self.multiple else S_DONE
             return pos
         if ident_start(c) and self.state == S_TRAIL_COMMA:

@@ -28,7 +28,7 @@ from typing import Any
 
 from extractkit.repair.schema import SchemaNode
 
-__all__ = ["Opened", "find_target", "misplaced"]
+__all__ = ["Opened", "ambiguous_close", "find_target", "misplaced"]
 
 #: One reopened container: the container, its schema node and its key (or index) in its parent.
 Opened = tuple[dict[str, Any] | list[Any], SchemaNode | None, str | int | None]
@@ -116,3 +116,58 @@ def misplaced(value: Any, node: SchemaNode | None) -> bool:
             if (type(child) is dict or type(child) is list) and misplaced(child, sub):
                 return True
     return False
+
+
+def ambiguous_close(value: Any, node: SchemaNode | None) -> bool:
+    """Whether a stray ``}`` after ``value`` leaves it open which object closed too early.
+
+    A ``}`` with nothing to close after a value means that one of the objects in it
+    closed early, or that the ``}`` is one too many. When a member follows an object
+    that could also have held it (lacks the key and, by the schema, accepts it or knows
+    nothing about it), the text says nothing about where the member belongs:
+    ``{"a": {"x": 1}, "y": 2}}`` is ``{"a": {"x": 1, "y": 2}}`` as much as it is the
+    value read. Without such a member the stray close changes nothing.
+
+    Args:
+        value: The value that closed just before the stray ``}``.
+        node: Its schema node.
+    """
+    kind = type(value)
+    if kind is dict:
+        previous: str | None = None
+        for key, child in value.items():
+            if previous is not None and _could_take(
+                value[previous], node.child(previous) if node else None, key
+            ):
+                return True
+            if (type(child) is dict or type(child) is list) and ambiguous_close(
+                child, node.child(key) if node else None
+            ):
+                return True
+            previous = key
+        return False
+    if kind is list:
+        sub = node.item() if node is not None else None
+        return any((type(x) is dict or type(x) is list) and ambiguous_close(x, sub) for x in value)
+    return False
+
+
+def _could_take(value: Any, node: SchemaNode | None, key: str) -> bool:
+    """Whether ``value``, or the last value inside it, all the way down, is an object that
+    could hold ``key``."""
+    while True:
+        if type(value) is dict:
+            if key not in value and (node is None or node.accepts(key) is not False):
+                return True
+            if not value:
+                return False
+            last: str = next(reversed(value))
+            node = node.child(last) if node is not None else None
+            value = value[last]
+        elif type(value) is list:
+            if not value:
+                return False
+            node = node.item() if node is not None else None
+            value = value[-1]
+        else:
+            return False

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Final, cast
 
-from extractkit.repair.lexing import CONTROL, decode_escapes, skip_space
+from extractkit.repair.lexing import CONTROL, continues_json, decode_escapes, skip_space
 from extractkit.repair.placement import Opened, find_target
 from extractkit.repair.result import JsonPath
 from extractkit.repair.schema import SchemaNode
@@ -45,7 +45,19 @@ _CTRL: Final = CONTROL.search
 class Frame:
     """One open container."""
 
-    __slots__ = ("c", "c_misses", "comma", "doubled", "is_list", "key", "last", "node", "pkey", "reopened")
+    __slots__ = (
+        "c",
+        "c_misses",
+        "comma",
+        "doubled",
+        "end",
+        "is_list",
+        "key",
+        "last",
+        "node",
+        "pkey",
+        "reopened",
+    )
 
     def __init__(
         self,
@@ -53,9 +65,12 @@ class Frame:
         node: SchemaNode | None,
         pkey: str | int | None,
         reopened: bool = False,
+        end: str = "",
     ) -> None:
         self.c = c  # the dict or list being filled
         self.is_list = type(c) is list
+        # The bracket that closes it: "]" or "}", or ")" for a tuple and "}" for a set read as arrays.
+        self.end = end or ("]" if self.is_list else "}")
         self.node = node
         self.pkey = pkey  # key or index in the parent (None for the root)
         self.reopened = reopened
@@ -69,7 +84,7 @@ class Frame:
 class Root:
     """One top-level value and what it took to recover it."""
 
-    __slots__ = ("acts", "closed", "cuts", "end", "start", "truncated", "value")
+    __slots__ = ("acts", "closed", "cuts", "end", "lossy", "start", "truncated", "value")
 
     def __init__(self, value: Any, acts: dict[str, None], start: int) -> None:
         self.value = value
@@ -79,6 +94,10 @@ class Root:
         self.closed = False  # ended by its own close (not by a cut or by stray text)
         self.truncated = False
         self.cuts: list[JsonPath] = []
+        # Set when the value is not what the text meant (a token that could not be placed, a
+        # member that lost its value, a close that could belong to two objects): the reason,
+        # where, and what was there. A lossy root is never returned as the answer.
+        self.lossy: tuple[str, int, str] | None = None
 
 
 class EngineState:
@@ -120,6 +139,7 @@ class EngineState:
         self.partial = False  # a partial string sits in the innermost container (streaming)
         self.arr_str = False  # the last array element was a string just read (maybe a key)
         self.trail_key: str | None = None
+        self.implicit_root = False  # the root object's opening brace was missing
         # The string being read (see strings.py).
         self.s_quote = '"'
         self.s_ctx = CTX_ROOT
@@ -145,6 +165,12 @@ class EngineState:
     def act(self, name: str) -> None:
         """Record an action on the current root."""
         self.acts[name] = None
+
+    def lose(self, reason: str, pos: int, what: str = "") -> None:
+        """Record that the current root is not what the text meant (the first reason counts)."""
+        cur = self.cur
+        if cur is not None and cur.lossy is None:
+            cur.lossy = (reason, pos, what or self.text[pos : pos + 24])
 
     def _flush(self, end: int) -> None:
         """Move the string text read up to ``end`` (a point between escapes) into the parts."""
@@ -221,7 +247,25 @@ class EngineState:
         assert f.key is not None
         return f.node.child(f.key)
 
-    def _open(self, is_list: bool, pos: int) -> None:
+    def _allows(self, kind: str) -> bool:
+        """Whether the schema allows a value of JSON type ``kind`` where a value is expected now
+        (``True`` when nothing is known)."""
+        stack = self.stack
+        if not stack:
+            return True
+        f = stack[-1]
+        node = f.node
+        if node is None:
+            return True
+        if f.is_list:
+            types = node.item_types()
+        elif f.key is not None:
+            types = node.child_types(f.key)
+        else:
+            return True
+        return types is None or kind in types
+
+    def _open(self, is_list: bool, pos: int, end: str = "") -> None:
         stack = self.stack
         node = self._child_node()
         container: dict[str, Any] | list[Any] = [] if is_list else {}
@@ -232,7 +276,7 @@ class EngineState:
             self._put(container)
         else:
             self._new_root(container, pos)
-        stack.append(Frame(container, node, pkey))
+        stack.append(Frame(container, node, pkey, end=end))
         self.state = S_VALUE if is_list else S_KEY
 
     def _leaf_path(self) -> JsonPath:
@@ -247,10 +291,12 @@ class EngineState:
                 path.append(f.key)
         return tuple(path)
 
-    def _drop_member(self) -> None:
+    def _drop_member(self, pos: int) -> None:
+        """A key met no value before ``pos`` (a close, a comma, prose): the member is lost."""
         f = self.stack[-1]
         if not f.is_list and f.key is not None:
             self.act("dropped_incomplete_member")
+            self.lose("missing_value", pos, f.key)
             f.key = None
 
     # ------------------------------------------------------------------ keys and placement
@@ -297,20 +343,85 @@ class EngineState:
         return self.stack[-1]
 
     def _array_key(self, pos: int) -> int:
-        """``[{"city": "Paris"}, "country": ...``: the string before the colon was a key."""
-        f = self.stack[-1]
+        """A string then a colon in an array: the string was a key. Whose?
+
+        * ``[{"city": "Paris"}, "country": ...``: the object that closed just before it;
+        * ``{"a": [1, 2, "b": 4}``: the object around an array the model never closed;
+        * ``["key": "value"}]``: an object whose opening brace is missing.
+        """
+        stack = self.stack
+        f = stack[-1]
         items = f.c
-        if not self.arr_str or len(items) < 2:
+        if not self.arr_str or not items or f.end != "]":
             return -2
         key = items.pop()
         node = f.node.item() if f.node is not None else None
-        chain = find_target(items[-1], node, len(items) - 1, key, any_object=True)
-        if chain is None:
-            items.append(key)
-            return -2
-        self._reopen(chain).key = key
-        self.state = S_VALUE
-        return pos + 1
+        if items:
+            chain = find_target(items[-1], node, len(items) - 1, key, any_object=True)
+            if chain is not None:
+                self._reopen(chain).key = key
+                self.state = S_VALUE
+                return pos + 1
+        parent = stack[-2] if len(stack) > 1 and not stack[-2].is_list else None
+        # Each reading is possible, or known (the schema declares the key there).
+        up = (
+            None
+            if parent is None or key in parent.c
+            else (parent.node.accepts(key) if parent.node is not None else None)
+        )
+        brace = None if items else (node.accepts(key) if node is not None and node.is_object else None)
+        take_up = parent is not None and key not in parent.c and up is not False
+        take_brace = not items and (node is None or (node.is_object and brace is not False))
+        if take_up and take_brace:
+            if up is True and brace is not True:
+                take_brace = False
+            elif brace is True and up is not True:
+                take_up = False
+            else:
+                take_up = take_brace = False  # both readings fit: the text does not say which
+        if take_up:
+            self._implicit_close(pos)
+            self._key(key)
+            return pos  # the colon is read in the parent
+        if take_brace:
+            self.act("inserted_missing_open_brace")
+            self._open(False, pos)
+            self.stack[-1].key = key
+            self.state = S_VALUE
+            return pos + 1
+        items.append(key)
+        return -2
+
+    def _fresh_set(self) -> bool:
+        """``{'a', 'b'}``: a Python set. An object that has only just opened, whose first
+        "key" is followed by a comma, becomes an array (where the schema allows one)."""
+        f = self.stack[-1]
+        if not self._to_array((f.key,)):
+            return False
+        self.arr_str = False
+        self.state = S_AFTER
+        return True
+
+    def _to_array(self, items: tuple[Any, ...]) -> bool:
+        """Turn the innermost object, which has only just opened, into an array of ``items``."""
+        stack = self.stack
+        f = stack[-1]
+        if f.c or f.reopened or f.doubled or f.last is not None:
+            return False
+        if f.node is not None and not f.node.is_array:
+            return False
+        array = list(items)
+        f.key = None
+        if len(stack) > 1:
+            stack[-2].c[cast("Any", f.pkey)] = array
+        else:
+            cur = self.cur
+            assert cur is not None
+            cur.value = array
+        f.c = array
+        f.is_list = True  # f.end stays "}"
+        self.act("converted_tuple_or_set")
+        return True
 
     def _reopen_root(self) -> bool:
         cur = self.cur
@@ -347,34 +458,45 @@ class EngineState:
             assert cur is not None
             cur.end = end
             cur.closed = True
+            self.debt = 0
+            self.implicit_root = False
         return end
 
     def _mismatch(self, pos: int, c: str) -> int:
         """A close of the wrong kind: the container it closes is further out, or it is a typo."""
         stack = self.stack
-        if len(stack) > 1 and stack[-2].is_list == (c == "]"):
-            self._implicit_close()
+        if len(stack) > 1 and stack[-2].end == c:
+            self._implicit_close(pos)
             return pos
         self.act("fixed_mismatched_close")
         return self._close(pos)
 
-    def _implicit_close(self) -> None:
+    def _implicit_close(self, pos: int) -> None:
         """Close the innermost container the model never closed; its parent reads on."""
-        f = self.stack.pop()
+        f = self.stack[-1]
+        if not f.is_list and f.key is not None:
+            self._drop_member(pos)
+        self.stack.pop()
         if f.reopened:
             self.debt -= 1  # its close was the early one
         else:
             self.act("inserted_missing_close")
-        if not f.is_list and f.key is not None:
-            self.act("dropped_incomplete_member")
         self.partial = False
         self.state = S_AFTER
 
     def _stop(self, pos: int) -> None:
-        """Text that cannot be JSON: the value ends here, whatever is open is closed."""
+        """Text that cannot be JSON: the value ends here, whatever is open is closed.
+
+        That is right when prose follows a value the model forgot to close. When the JSON
+        goes on after the text (a bracket closes something opened before it, or a quoted
+        key follows), the text is a token that could not be placed, and the value closed
+        here would be cut short: the root is marked lossy.
+        """
         stack = self.stack
         if stack:
-            self._drop_member()
+            if self.final and continues_json(self.text, pos):
+                self.lose("unplaceable_token", pos)
+            self._drop_member(pos)
             if len(stack) > self.debt:
                 self.act("closed_unclosed_container")
             stack.clear()
@@ -400,6 +522,8 @@ class EngineState:
                 cur.end = len(self.text)
             return
         cut = leaf is not None or state != S_AFTER or len(stack) > self.debt
+        if not cut and self.implicit_root and len(stack) == 1:
+            self.act("inserted_missing_close")  # "k": v, ... with neither brace, complete
         f = stack[-1]
         member: JsonPath | None = None
         if not f.is_list and f.key is not None:

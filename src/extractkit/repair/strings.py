@@ -35,11 +35,11 @@ from extractkit.repair.state import (
     EngineState,
 )
 
-__all__ = ["CLOSE", "StringReader", "clean_end"]
+__all__ = ["CLOSE", "LOOKAHEAD", "StringReader", "clean_end"]
 
 _SP = r"[ \t\r\n]*"
-_KEY = r"(?:[^\W\d]|\$)[\w$.\-]*"  # an unquoted key starts with a letter, _ or $
-_LITERAL = r"(?:true|false|null|NaN|Infinity|True|False|None|undefined)(?![\w$])"
+_KEY = r"[\w$][\w$.\-]*"  # an unquoted key: letters, digits, _ $ (and . - inside)
+_LITERAL = r"(?:true|false|null|NaN|Infinity|True|False|None|undefined|TRUE|FALSE|NULL|Null)(?![\w$])"
 # A literal cut off by the end of the text ("n", "tru").
 _CUT_LITERAL = (
     r"(?:t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?"
@@ -47,48 +47,50 @@ _CUT_LITERAL = (
 )
 # A short quoted string (a key); each quote kind closes only itself, so "it's" is one key.
 _QUOTED = r'(?:"(?:[^"\\\n]|\\.){0,200}"|\'(?:[^\'\\\n]|\\.){0,200}\')'
-_AFTER_CLOSE = r"(?:[,}\]\"'{]|\Z|//|/\*)"  # what may follow a nested container's close
+_COMMENT = r"(?://|/\*|#[ \t])"  # a comment starts (# only with a space after it)
+_AFTER_CLOSE = rf"(?:[,}}\]\"'{{]|\Z|{_COMMENT})"  # what may follow a nested container's close
 
 
-def _close_pattern(array: bool, nested: bool) -> re.Pattern[str]:
+def _close_pattern(kind: int, nested: bool) -> re.Pattern[str]:
     """After a string's closing quote, what can follow the string there.
 
-    A close bracket, unless it closes the root (prose may follow that), must itself be
-    followed by something that can follow a member: code inside a string is full of
-    ``"]`` and ``"}`` that are no such thing (``event["body"])``).
+    ``kind`` is 0 in an object, 1 in an array, 2 in a tuple (closed by ``)``). A close
+    bracket, unless it closes the root (prose may follow that), must itself be followed
+    by something that can follow a member: code inside a string is full of ``"]`` and
+    ``"}`` that are no such thing (``event["body"])``).
     """
-    close = rf"[}}\]]{_SP}{_AFTER_CLOSE}" if nested else r"[}\]]"
-    if array:
-        # A comma and the next value; a colon (the string was a key); the next string.
-        after_comma = rf"[\"'{{\[\]\-+.\d]|//|/\*|\Z|{_LITERAL}|{_CUT_LITERAL}"
-        return re.compile(rf"{_SP}(?:{close}|:|\Z|//|/\*|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}[,\]])")
-    # A comma and the next key (quoted or not, or one cut off by the end); a quoted key
-    # right away (a missing comma). A letter right after the quote is text, never a key:
-    # testing every quote inside code for `word:` costs more than that double slip is worth.
+    brackets = r"[}\])]" if kind == 2 else r"[}\]]"
+    close = rf"{brackets}{_SP}{_AFTER_CLOSE}" if nested else brackets
+    if kind:
+        # A comma (or two) and the next value; a colon (the string was a key); the next
+        # strings, with no commas between them, up to a comma or the close.
+        after_comma = rf"[\"'{{\[\]\-+.\d,]|{_COMMENT}|\Z|{_LITERAL}|{_CUT_LITERAL}"
+        return re.compile(
+            rf"{_SP}(?:{close}|:|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|(?:{_QUOTED}{_SP}){{1,4}}[,\]])"
+        )
+    # A comma (or two) and the next key (quoted or not, or one cut off by the end); a
+    # quoted key right away (a missing comma). A letter right after the quote is text,
+    # never a key: testing every quote inside code for `word:` costs more than that
+    # double slip is worth.
     after_comma = (
-        rf"{_QUOTED}{_SP}:|[\"'](?:[^\"'\\\n]|\\.){{0,200}}\\?(?:[\"']{_SP})?\Z|}}|//|/\*|\Z"
+        rf"{_QUOTED}{_SP}:|[\"'](?:[^\"'\\\n]|\\.){{0,200}}\\?(?:[\"']{_SP})?\Z|[}},]|{_COMMENT}|\Z"
         rf"|{_KEY}{_SP}(?::|\Z)"
     )
-    return re.compile(rf"{_SP}(?:{close}|\Z|//|/\*|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:)")
+    return re.compile(rf"{_SP}(?:{close}|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:)")
 
 
-#: Indexed by ``2 * is_array + is_nested``.
-CLOSE: Final = (
-    _close_pattern(array=False, nested=False),
-    _close_pattern(array=False, nested=True),
-    _close_pattern(array=True, nested=False),
-    _close_pattern(array=True, nested=True),
-)
+#: Indexed by ``2 * kind + is_nested`` (kind: 0 object, 1 array, 2 tuple).
+CLOSE: Final = tuple(_close_pattern(kind, nested) for kind in range(3) for nested in (False, True))
 _COLON: Final = re.compile(rf"{_SP}:")
 _CTRL: Final = CONTROL.search
 _WS: Final = skip_space
 _SPACE: Final = " \t\r\n"
-_CLOSE_FIRST: Final = frozenset("}],\"'/:")  # what a close pattern can start with (after spaces)
+_CLOSE_FIRST: Final = frozenset("}],\"'/:#)")  # what a close pattern can start with (after spaces)
 _COLON_MATCH: Final = _COLON.match
 _HEX4: Final = re.compile(r"[0-9a-fA-F]{4}").fullmatch
 _HEX_PREFIX: Final = re.compile(r"[0-9a-fA-F]{0,3}").fullmatch
 _HIGH_SURROGATE: Final = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}").fullmatch
-_LOOKAHEAD: Final = 256  # enough text after a quote for every pattern above
+LOOKAHEAD: Final = 256  # enough text after a quote for every pattern above
 
 
 def clean_end(text: str, start: int, n: int) -> int:
@@ -341,14 +343,16 @@ class StringReader(EngineState):
         n = len(text)
         if match is not None:
             return 1 if self.final or match.end() < n else -1
-        if not self.final and n - after < _LOOKAHEAD:
+        if not self.final and n - after < LOOKAHEAD:
             return -1
         if ctx == CTX_OBJ and _COLON.match(text, after):
             return 2
         return 0
 
     def _close_for(self, ctx: int) -> re.Pattern[str]:
-        return CLOSE[2 * (ctx == CTX_ARR) + (len(self.stack) > 1)]
+        stack = self.stack
+        kind = (2 if stack[-1].end == ")" else 1) if ctx == CTX_ARR else 0
+        return CLOSE[2 * kind + (len(stack) > 1)]
 
     def _string_done(self, value: str) -> None:
         ctx = self.s_ctx
