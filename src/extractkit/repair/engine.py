@@ -50,7 +50,7 @@ from extractkit.repair.state import (
     S_VALUE,
     Frame,
 )
-from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end
+from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end, close_index
 
 __all__ = ["WAIT", "Engine"]
 
@@ -229,11 +229,13 @@ class Engine(ScalarReader):
                         self.act("escaped_control_character")
                     f = stack[-1]
                     if f.node is None and not f.reopened:
+                        if key in f.c:
+                            self.lose("duplicate_key", pos, key)
                         f.key = key
                         f.comma = False
                         self.state = S_COLON
                     else:
-                        self._key(key)
+                        self._key(key, end)
                     pos = end
                     if pos < n and text[pos] == ":":
                         self.state = S_VALUE
@@ -371,8 +373,7 @@ class Engine(ScalarReader):
         if end < n and text[end] == "," and is_list and text.startswith(' "', end + 1):
             pass  # the common shape `"v", "w"` in an array
         else:
-            kind = (2 if f.end == ")" else 1) if is_list else 0
-            match = CLOSE[2 * kind + (len(self.stack) > 1)].match(text, end)
+            match = CLOSE[close_index(self.stack, is_list)].match(text, end)
             if match is None or (match.end() >= n and not self.final):
                 # Not the end: read on as a string with a quote inside it.
                 self._begin_state(pos, CTX_ARR if is_list else CTX_OBJ)
@@ -590,7 +591,7 @@ class Engine(ScalarReader):
         if parent is not None:
             parent.c_misses = 0
         node = self._child_node()
-        if node is not None and misplaced(value, node):
+        if node is not None and misplaced(value, node, self._owners(), open_ok=True):
             return -1  # valid, but a member sits after an early close: read it token by token
         if self.stack:
             self._put(value)

@@ -60,6 +60,7 @@ REASONS: Final[dict[str, str]] = {
     "no_json": "the answer holds no JSON value",
     "unplaceable_token": "text inside the value could not be read as JSON, and the JSON goes on after it",
     "missing_value": "a key has no value (not at the end of the text, where it would be a cut)",
+    "duplicate_key": "a key appears twice in one object, so one of its values would be lost",
     "ambiguous_close": "a stray } leaves it open which object the members after an earlier close belong to",
     "several_values": "the answer holds several different JSON values and nothing says which is meant",
 }

@@ -83,6 +83,13 @@ class ScalarReader(StringReader):
                 return -1
         elif text[end] not in _NUMBER_END and not _comment_at(text, end):
             return self._number_word(pos)
+        elif (text[end] == " " or text[end] == "\t") and self.stack and not self.stack[-1].is_list:
+            # "992 Main St": a number, then words, up to a delimiter: an unquoted text.
+            word = _WS(text, end).end()
+            if word < n and ident_start(text[word]) and not self._literal_ahead(word):
+                bare = self._bare(pos, quiet=True)
+                if bare != -2:
+                    return bare
         value, valid = number_value(match.group())
         if end >= n:
             self.leaf = self._leaf_path()  # the digits may have gone on
@@ -154,8 +161,11 @@ class ScalarReader(StringReader):
             return end
         return self._bare(pos)
 
-    def _bare(self, pos: int) -> int:
-        """An unquoted value: text boxed in by delimiters (``{"city": New York}``), read as a string."""
+    def _bare(self, pos: int, *, quiet: bool = False) -> int:
+        """An unquoted value: text boxed in by delimiters (``{"city": New York}``), read as a string.
+
+        With ``quiet``, text that is not such a value returns -2 without a cut being recorded.
+        """
         text = self.text
         n = len(text)
         bare = BARE_VALUE.match(text, pos)
@@ -166,7 +176,7 @@ class ScalarReader(StringReader):
             if not self.final:
                 return -1
             if bend >= n and self.eof_truncates:
-                return self._cut_word()
+                return -2 if quiet else self._cut_word()
         elif text[after] not in ",}]":
             # Only a value boxed in by delimiters is a value; anything else may be prose.
             return -2
@@ -226,7 +236,7 @@ class ScalarReader(StringReader):
         if end < 0:
             return end
         self.act("quoted_unquoted_key")
-        self._key(self.text[pos:end])
+        self._key(self.text[pos:end], end)
         self.state = S_VALUE
         return _WS(self.text, end).end() + 1
 

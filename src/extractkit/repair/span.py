@@ -34,6 +34,7 @@ __all__ = ["PLAUSIBLE_START", "lossy_error", "recover"]
 _NON_SPACE: Final = re.compile(r"[^ \t\r\n]")
 _BRACKET: Final = re.compile(r"[{\[]")
 _TUPLE_START: Final = re.compile(r"""\([ \t\r\n]*(?:["'{\[(\-.\d]|\))""")
+_KEY_BEFORE: Final = re.compile(r"""["'][ \t\r\n]*:[ \t\r\n]*\Z""")
 _FENCE_MARK: Final = re.compile(r"```[\w+.\-]*")
 _FENCE_CLOSE: Final = re.compile(r"\n[ \t]*```")
 _MAX_CANDIDATES: Final = 32
@@ -147,7 +148,11 @@ def _result(
     if _FENCE_MARK.sub("", prefix).strip() or _FENCE_MARK.sub("", suffix).strip():
         actions["extracted_json_span"] = None
         if continues_json(text, end, keys=False):
+            # A bracket after the value closes one opened before it: the value was part of more.
             raise lossy_error(text, ("unplaceable_token", end, text[end : end + 24]))
+        if _KEY_BEFORE.search(prefix):
+            # '... "locations": [...]': the value is a member of an object that did not parse.
+            raise lossy_error(text, ("unplaceable_token", s, prefix[-24:]))
     if multiple:
         cuts: list[JsonPath] = []
         for index, root in enumerate(roots):
@@ -174,6 +179,8 @@ def lossy_error(text: str, lossy: tuple[str, int, str]) -> RepairError:
     reason, position, what = lossy
     if reason == "missing_value":
         message = f"the key {what!r} has no value"
+    elif reason == "duplicate_key":
+        message = f"the key {what!r} appears twice in one object"
     elif reason == "ambiguous_close":
         message = (
             "a stray '}' means an object closed too early, and the members after it could belong "

@@ -11,10 +11,11 @@ The token reading lives in :mod:`extractkit.repair.strings` and
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final, cast
 
 from extractkit.repair.lexing import CONTROL, continues_json, decode_escapes, skip_space
-from extractkit.repair.placement import Opened, find_target
+from extractkit.repair.placement import Opened, ambiguous_close, declared, find_target
 from extractkit.repair.result import JsonPath
 from extractkit.repair.schema import SchemaNode
 
@@ -38,6 +39,9 @@ CTX_OBJ: Final = 3  # a member value
 CTX_ARR: Final = 4  # an array element (may turn out to be a key)
 
 _WS: Final = skip_space
+# Brackets outside strings (double- or single-quoted), to count the closes still to come.
+_STRUCTURE: Final = re.compile(r""""[^"\\]*(?:\\.[^"\\]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'|[{}\[\]]""")
+_AHEAD_LIMIT: Final = 16384  # the rest of the text is counted only when shorter than this
 _SHOW_ALL: Final = 16384  # partial strings up to this long are shown whole after every chunk
 _CTRL: Final = CONTROL.search
 
@@ -158,6 +162,9 @@ class EngineState:
         # A failed C scan costs time proportional to its position (the stdlib's error counts
         # lines up to it): failures may cost at most this many characters in all.
         self.c_budget = 8 * len(text) + 4096
+        # Counting the closes still to come costs the rest of the text: at most this much in all.
+        self.ahead_budget = 4 * len(text) + 65536
+        self.unsure = False  # a decision needed the rest of the text before it had arrived
 
     def _c_failed(self, exc: BaseException) -> None:
         self.c_budget -= getattr(exc, "pos", 0) or 0
@@ -247,6 +254,10 @@ class EngineState:
         assert f.key is not None
         return f.node.child(f.key)
 
+    def _owners(self) -> tuple[SchemaNode, ...]:
+        """The schema nodes of the open objects, outermost first (see ``misplaced``)."""
+        return tuple(f.node for f in self.stack if f.node is not None and not f.is_list)
+
     def _allows(self, kind: str) -> bool:
         """Whether the schema allows a value of JSON type ``kind`` where a value is expected now
         (``True`` when nothing is known)."""
@@ -301,8 +312,9 @@ class EngineState:
 
     # ------------------------------------------------------------------ keys and placement
 
-    def _key(self, key: str) -> None:
-        """A key was read in the innermost object: decide which object it belongs to."""
+    def _key(self, key: str, pos: int) -> None:
+        """A key ending at ``pos`` was read in the innermost object: decide which object it
+        belongs to."""
         stack = self.stack
         f = stack[-1]
         f.comma = False
@@ -322,15 +334,74 @@ class EngineState:
                     if not g.reopened:
                         break
                     i -= 1
-        elif node is not None and f.last is not None:
+        elif node is not None:
             accepted = node.accepts(key)
             if accepted is False or (accepted is True and key in f.c):
+                chain = None
                 last = f.last
-                chain = find_target(f.c[last], node.child(last), last, key, any_object=False)
+                if last is not None:
+                    chain = find_target(f.c[last], node.child(last), last, key, any_object=False)
+                if chain is not None and not declared(chain, key):
+                    # Only an open object (dict[str, X]) may take the key: the schema alone does
+                    # not say it closed early; the closes in the rest of the text must.
+                    owed = "".join("}" if type(c) is dict else "]" for c, _, _ in reversed(chain))
+                    if self._ahead(pos) != owed + _closers(stack, len(stack)):
+                        chain = None
                 if chain is not None:
+                    assert last is not None
+                    if ambiguous_close(f.c[last], node.child(last)):
+                        # An object inside may be the one that closed early, as well.
+                        self.lose("ambiguous_close", pos, key)
                     f = self._reopen(chain)
+                elif accepted is False:
+                    f = self._close_to_owner(key, pos)
+        if key in f.c:
+            # A second value for a key: one of the two would be lost, and a misread string
+            # (a quote read as text) is the usual way to get here.
+            self.lose("duplicate_key", pos, key)
         f.key = key
         self.state = S_COLON
+
+    def _close_to_owner(self, key: str, pos: int) -> Frame:
+        """``{"address": {"city": "Porto", "tags": [...]}``: the object is foreign to ``key``, an
+        object further out declares it. Its close was forgotten when the closes in the rest of
+        the text say so (they count one close fewer per container closed here)."""
+        stack = self.stack
+        for i in range(len(stack) - 2, -1, -1):
+            g = stack[i]
+            if not g.is_list and g.node is not None and g.node.accepts(key) is True and key not in g.c:
+                if self._ahead(pos) == _closers(stack, i + 1):
+                    while len(stack) > i + 1:
+                        self._implicit_close(pos)
+                    return g
+                break
+        return stack[-1]
+
+    def _ahead(self, pos: int) -> str | None:
+        """The closing brackets in the rest of the text that close containers open now, in
+        order, then ``$`` for the end of the text; ``None`` when the rest is too long to look
+        at (or, while streaming, has not arrived)."""
+        if not self.final:
+            self.unsure = True  # decided without the rest: finishing a stream re-reads the whole
+            return None
+        text = self.text
+        n = len(text)
+        if n - pos > _AHEAD_LIMIT or self.ahead_budget < n - pos:
+            return None
+        self.ahead_budget -= n - pos
+        depth = 0
+        out: list[str] = []
+        for match in _STRUCTURE.finditer(text, pos):
+            c = match.group()
+            if c == "{" or c == "[":
+                depth += 1
+            elif c == "}" or c == "]":
+                if depth:
+                    depth -= 1
+                else:
+                    out.append(c)
+        out.append("$")
+        return "".join(out)
 
     def _reopen(self, chain: list[Opened]) -> Frame:
         self.act("reopened_object_closed_early")
@@ -348,6 +419,9 @@ class EngineState:
         * ``[{"city": "Paris"}, "country": ...``: the object that closed just before it;
         * ``{"a": [1, 2, "b": 4}``: the object around an array the model never closed;
         * ``["key": "value"}]``: an object whose opening brace is missing.
+
+        When more than one reading is possible, the one the closes in the rest of the text
+        fit is taken, else the one whose schema declares the key; else the value is lossy.
         """
         stack = self.stack
         f = stack[-1]
@@ -356,41 +430,54 @@ class EngineState:
             return -2
         key = items.pop()
         node = f.node.item() if f.node is not None else None
+        here = _closers(stack, len(stack))
+        # (reading, whether the schema declares the key there, the closes the text then owes)
+        options: list[tuple[str, bool, str]] = []
+        chain = None
         if items:
-            chain = find_target(items[-1], node, len(items) - 1, key, any_object=True)
+            chain = find_target(items[-1], node, len(items) - 1, key, any_object=node is None)
             if chain is not None:
-                self._reopen(chain).key = key
-                self.state = S_VALUE
-                return pos + 1
+                owed = "".join("}" if type(c) is dict else "]" for c, _, _ in reversed(chain))
+                options.append(("reopen", declared(chain, key), owed + here))
         parent = stack[-2] if len(stack) > 1 and not stack[-2].is_list else None
-        # Each reading is possible, or known (the schema declares the key there).
-        up = (
-            None
-            if parent is None or key in parent.c
-            else (parent.node.accepts(key) if parent.node is not None else None)
-        )
-        brace = None if items else (node.accepts(key) if node is not None and node.is_object else None)
-        take_up = parent is not None and key not in parent.c and up is not False
-        take_brace = not items and (node is None or (node.is_object and brace is not False))
-        if take_up and take_brace:
-            if up is True and brace is not True:
-                take_brace = False
-            elif brace is True and up is not True:
-                take_up = False
+        if parent is not None and key not in parent.c:
+            up = parent.node.accepts(key) if parent.node is not None else None
+            if up is not False:
+                options.append(("up", up is True, _closers(stack, len(stack) - 1)))
+        if not items and (node is None or node.is_object):
+            brace = node.accepts(key) if node is not None else None
+            if brace is not False:
+                options.append(("brace", brace is True, "}" + here))
+        if not options:
+            items.append(key)
+            return -2
+        choice = options[0]
+        if len(options) > 1:
+            ahead = self._ahead(pos)
+            fits = [o for o in options if o[2] == ahead]
+            known = [o for o in options if o[1]]
+            if len(fits) == 1:
+                choice = fits[0]
+            elif len(known) == 1:
+                choice = known[0]
             else:
-                take_up = take_brace = False  # both readings fit: the text does not say which
-        if take_up:
+                self.lose("ambiguous_close", pos, key)  # the text does not say which
+        if choice[0] == "up":
             self._implicit_close(pos)
-            self._key(key)
+            self._key(key, pos)
             return pos  # the colon is read in the parent
-        if take_brace:
+        if choice[0] == "brace":
             self.act("inserted_missing_open_brace")
             self._open(False, pos)
             self.stack[-1].key = key
             self.state = S_VALUE
             return pos + 1
-        items.append(key)
-        return -2
+        assert chain is not None
+        if ambiguous_close(items[-1], node):
+            self.lose("ambiguous_close", pos, key)
+        self._reopen(chain).key = key
+        self.state = S_VALUE
+        return pos + 1
 
     def _fresh_set(self) -> bool:
         """``{'a', 'b'}``: a Python set. An object that has only just opened, whose first
@@ -430,6 +517,10 @@ class EngineState:
         chain = find_target(cur.value, self.node, None, key, any_object=True)
         if chain is None:
             return False
+        if ambiguous_close(cur.value, self.node):
+            # The close before the key may be the root's, or that of any object in it that a
+            # member after it could belong to: the counts of closes fit either reading.
+            self.lose("ambiguous_close", self.pos, key)
         self._reopen(chain).key = key
         cur.closed = False
         self.state = S_VALUE
@@ -576,6 +667,11 @@ class EngineState:
                 f.c[f.key] = value
             self.partial = True
         return self.roots[0].value if self.roots else None
+
+
+def _closers(stack: list[Frame], depth: int) -> str:
+    """The closes the text owes when ``stack[:depth]`` is open: innermost first, then the end."""
+    return "".join(f.end for f in reversed(stack[:depth])) + "$"
 
 
 def _path(stack: list[Frame], depth: int) -> JsonPath:

@@ -153,7 +153,12 @@ class StreamingParser:
             # repair would, unless text follows the value (then the span has to be chosen).
             engine.finish()
             root = engine.roots[0] if engine.roots else None
-            if root is not None and engine.pos >= len(engine.text) and len(engine.roots) == 1:
+            if (
+                root is not None
+                and engine.pos >= len(engine.text)
+                and len(engine.roots) == 1
+                and not engine.unsure
+            ):
                 if root.lossy is not None:
                     raise lossy_error("".join(self._chunks), root.lossy)
                 return RepairResult(root.value, ordered(root.acts), root.truncated, tuple(root.cuts))

@@ -33,9 +33,10 @@ from extractkit.repair.state import (
     S_STRING,
     S_TRAIL_COLON,
     EngineState,
+    Frame,
 )
 
-__all__ = ["CLOSE", "LOOKAHEAD", "StringReader", "clean_end"]
+__all__ = ["CLOSE", "LOOKAHEAD", "StringReader", "clean_end", "close_index"]
 
 _SP = r"[ \t\r\n]*"
 _KEY = r"[\w$][\w$.\-]*"  # an unquoted key: letters, digits, _ $ (and . - inside)
@@ -51,20 +52,23 @@ _COMMENT = r"(?://|/\*|#[ \t])"  # a comment starts (# only with a space after i
 _AFTER_CLOSE = rf"(?:[,}}\]\"'{{]|\Z|{_COMMENT})"  # what may follow a nested container's close
 
 
-def _close_pattern(kind: int, nested: bool) -> re.Pattern[str]:
+def _close_pattern(kind: int, level: int) -> re.Pattern[str]:
     """After a string's closing quote, what can follow the string there.
 
-    ``kind`` is 0 in an object, 1 in an array, 2 in a tuple (closed by ``)``). A close
-    bracket, unless it closes the root (prose may follow that), must itself be followed
-    by something that can follow a member: code inside a string is full of ``"]`` and
-    ``"}`` that are no such thing (``event["body"])``).
+    ``kind`` is 0 in an object, 1 in an array, 2 in a tuple (closed by ``)``); ``level``
+    is 0 at the root, 1 nested, 2 nested in a tuple. A close bracket, unless it closes
+    the root (prose may follow that), must itself be followed by something that can
+    follow a member: code inside a string is full of ``"]`` and ``"}`` that are no such
+    thing (``event["body"])``); a ``)`` follows only inside a tuple.
     """
     brackets = r"[}\])]" if kind == 2 else r"[}\]]"
-    close = rf"{brackets}{_SP}{_AFTER_CLOSE}" if nested else brackets
+    after = _AFTER_CLOSE if level < 2 else rf"(?:\)|{_AFTER_CLOSE})"
+    close = rf"{brackets}{_SP}{after}" if level else brackets
     if kind:
         # A comma (or two) and the next value; a colon (the string was a key); the next
         # strings, with no commas between them, up to a comma or the close.
-        after_comma = rf"[\"'{{\[\]\-+.\d,]|{_COMMENT}|\Z|{_LITERAL}|{_CUT_LITERAL}"
+        tuple_end = ")" if kind == 2 else ""
+        after_comma = rf"[\"'{{\[\]\-+.\d,\u2026{tuple_end}]|{_COMMENT}|\Z|{_LITERAL}|{_CUT_LITERAL}"
         return re.compile(
             rf"{_SP}(?:{close}|:|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|(?:{_QUOTED}{_SP}){{1,4}}[,\]])"
         )
@@ -73,14 +77,14 @@ def _close_pattern(kind: int, nested: bool) -> re.Pattern[str]:
     # never a key: testing every quote inside code for `word:` costs more than that
     # double slip is worth.
     after_comma = (
-        rf"{_QUOTED}{_SP}:|[\"'](?:[^\"'\\\n]|\\.){{0,200}}\\?(?:[\"']{_SP})?\Z|[}},]|{_COMMENT}|\Z"
-        rf"|{_KEY}{_SP}(?::|\Z)"
+        rf"{_QUOTED}{_SP}:|[\"'](?:[^\"'\\\n]|\\.){{0,200}}\\?(?:[\"']{_SP})?\Z|[}},{{]|{_COMMENT}|\Z"
+        rf"|{_KEY}{_SP}(?::|\Z)|[A-Za-z_]\w*[ \t]+{_QUOTED}{_SP}:"
     )
     return re.compile(rf"{_SP}(?:{close}|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:)")
 
 
-#: Indexed by ``2 * kind + is_nested`` (kind: 0 object, 1 array, 2 tuple).
-CLOSE: Final = tuple(_close_pattern(kind, nested) for kind in range(3) for nested in (False, True))
+#: Indexed by ``3 * kind + level`` (see :func:`close_index`).
+CLOSE: Final = tuple(_close_pattern(kind, level) for kind in range(3) for level in range(3))
 _COLON: Final = re.compile(rf"{_SP}:")
 _CTRL: Final = CONTROL.search
 _WS: Final = skip_space
@@ -122,6 +126,13 @@ def clean_end(text: str, start: int, n: int) -> int:
         if (cut - 6 - run) % 2 == 0:
             cut -= 6  # half a surrogate pair is no character
     return cut
+
+
+def close_index(stack: list[Frame], in_array: bool) -> int:
+    """The index in :data:`CLOSE` for a string in the innermost container of ``stack``."""
+    kind = (2 if stack[-1].end == ")" else 1) if in_array else 0
+    level = 0 if len(stack) < 2 else 2 if stack[-2].end == ")" else 1
+    return 3 * kind + level
 
 
 class StringReader(EngineState):
@@ -350,15 +361,13 @@ class StringReader(EngineState):
         return 0
 
     def _close_for(self, ctx: int) -> re.Pattern[str]:
-        stack = self.stack
-        kind = (2 if stack[-1].end == ")" else 1) if ctx == CTX_ARR else 0
-        return CLOSE[2 * kind + (len(stack) > 1)]
+        return CLOSE[close_index(self.stack, ctx == CTX_ARR)]
 
     def _string_done(self, value: str) -> None:
         ctx = self.s_ctx
         self.s_parts = []
         if ctx == CTX_KEY:
-            self._key(value)
+            self._key(value, self.pos)
         elif ctx == CTX_TRAIL:
             self.trail_key = value
             self.state = S_TRAIL_COLON
