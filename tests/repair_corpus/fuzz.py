@@ -486,8 +486,18 @@ def prefix_of(part: Any, whole: Any) -> bool:
     if isinstance(whole, int | float) and not isinstance(whole, bool):
         if not isinstance(part, int | float) or isinstance(part, bool):
             return False
-        return part == whole or json.dumps(whole).startswith(json.dumps(part))
+        if part == whole:
+            return True
+        token = json.dumps(whole)  # a cut number reads as one of the prefixes of its text
+        return any(_number_at(token[:k]) == part for k in range(1, len(token)))
     return same(part, whole)
+
+
+def _number_at(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def judge(case: Case, value: Any, truncated: bool, *, raised: bool) -> str:

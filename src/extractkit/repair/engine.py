@@ -49,6 +49,7 @@ from extractkit.repair.state import (
     S_TRAIL_COMMA,
     S_VALUE,
     Frame,
+    closers,
 )
 from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end, close_index
 
@@ -59,6 +60,8 @@ _CTRL: Final = CONTROL.search
 _WS: Final = skip_space
 _NUMBER_START: Final = frozenset("-+.0123456789")
 _VALUE_START: Final = frozenset("\"'{[-+.0123456789")
+_TRAIL_VALUE: Final = frozenset("\"'{[-0123456789")
+_CURLY: Final = frozenset("\u201c\u2018")  # “ and ‘, which a model may write for " and '
 _C_SAME_POS_LIMIT: Final = 4  # C attempts failing at one position before none start before it
 _C_MISSES: Final = 4  # after this many siblings in a row fail, only every 4th is tried
 _C_WINDOW: Final = 4096  # the first window the C scanner is given for a container
@@ -264,7 +267,7 @@ class Engine(ScalarReader):
                         pos = self.pos
                         continue
                     end = self._tuple(pos) if c == "(" else -2
-                elif c == "'":
+                elif c == "'" or c in _CURLY:
                     self._begin_string(pos, CTX_ARR if stack[-1].is_list else CTX_OBJ)
                     pos = self.pos
                     continue
@@ -308,6 +311,8 @@ class Engine(ScalarReader):
             else:  # S_TRAIL_COLON: a key after the root value; a colon means the root closed early
                 if c == ":" and self._reopen_root():
                     pos += 1
+                elif c in _TRAIL_VALUE and self._reopen_root():
+                    self.act("inserted_missing_colon")  # '{"a": 1}, "b" 2}'
                 else:
                     self.state = S_DONE
                 continue
@@ -325,7 +330,7 @@ class Engine(ScalarReader):
         """A token other than a double-quoted key where a key or ``}`` is expected."""
         stack = self.stack
         f = stack[-1]
-        if c == "'" or c == '"':
+        if c == "'" or c == '"' or c in _CURLY:
             self._begin_string(pos, CTX_KEY, False)
             return self.pos
         if c == "}":
@@ -387,6 +392,7 @@ class Engine(ScalarReader):
             f.last = key
             f.key = None
         self.arr_str = is_list
+        self.arr_inner = False
         f.comma = False
         self.state = S_AFTER
         return end
@@ -454,26 +460,37 @@ class Engine(ScalarReader):
         return -2
 
     def _extra_close(self, pos: int) -> int:
-        """A ``}`` after an element of an array: a stray close (``[{"a": 1}}, {"a": 2}]``) when
-        the array goes on after it; otherwise the close of an object the array sits in."""
+        """A ``}`` after an element of an array: a stray close (``[{"a": 1}}, {"a": 2}]``), or
+        the close of the object the array sits in, its ``]`` missing (``["Mrs."}, ...``).
+
+        The closes in the rest of the text decide; when they cannot be counted, a ``}``
+        right after an object element is the stray one.
+        """
         text = self.text
         n = len(text)
+        stack = self.stack
         nxt = _WS(text, pos + 1).end()
         if nxt >= n and not self.final:
             return -1
         stray = False
-        if nxt < n and text[nxt] == "]" and self.stack[-1].end == "]":
+        if nxt < n and text[nxt] == "]" and stack[-1].end == "]":
             stray = True
         elif nxt < n and text[nxt] == ",":
             after = _WS(text, nxt + 1).end()
             if KEY_AHEAD.match(text, after) is None:
                 if not self.final and n - after < _LOOKAHEAD:
                     return -1
-                stray = after < n  # the next element follows: the array goes on
+                stray = after < n  # the next element follows: the array may go on
+        f = stack[-1]
+        if stray and len(stack) > 1 and stack[-2].end == "}":
+            ahead = self._ahead(pos + 1)
+            if ahead == closers(stack, len(stack) - 2):
+                stray = False  # the "}" closed the object around the array
+            elif ahead != closers(stack, len(stack)):
+                stray = bool(f.c) and type(f.c[-1]) is dict
         if not stray:
             return self._mismatch(pos, "}")
         self.act("removed_extra_close")
-        f = self.stack[-1]
         if f.c and ambiguous_close(f.c[-1], f.node.item() if f.node is not None else None):
             self.lose("ambiguous_close", pos, "}")
         return pos + 1

@@ -48,7 +48,7 @@ _FLOAT_PREFIX: Final = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)
 IDENT: Final = re.compile(r"[A-Za-z_$][\w$]*")
 #: A ``{`` or ``[`` that can start JSON; the engine is only started at these.
 PLAUSIBLE_START: Final = re.compile(
-    r"""\{[ \t\r\n]*(?:["'}{]|[A-Za-z_$0-9][\w$.\-]*[ \t\r\n]*:|//|/\*|\Z"""
+    r"""\{[ \t\r\n]*(?:["'}{\u201c\u2018]|[A-Za-z_$0-9][\w$.\-]*[ \t\r\n]*:|//|/\*|\Z"""
     r"""|[A-Za-z_]\w*[ \t]+"[^"\n]{0,200}"[ \t]*:)"""  # {COMMENT "key": ...
     r"""|\[[ \t\r\n]*(?:[\[{"'\]\-.\d\u2026]|//|/\*|\Z"""
     r"""|(?:true|false|null|None|True|False|TRUE|FALSE|NULL|Null)\b"""

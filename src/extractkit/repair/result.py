@@ -39,6 +39,7 @@ ACTIONS: Final[dict[str, str]] = {
     "fixed_mismatched_close": "a closing bracket of the wrong kind (] for }) was read as the right one",
     "collapsed_doubled_braces": "template-style doubled braces {{ }} were read as single ones",
     "converted_single_quotes": "a single-quoted string or key was read as a JSON string",
+    "converted_curly_quotes": "a string or key in typographic quotes (\u201c \u201d) was read as JSON",
     "converted_python_literal": "a Python or JavaScript literal (None, True, False, undefined) was converted",
     "normalized_literal_case": "a literal in another case (TRUE, FALSE, NULL, Null) was read as JSON",
     "converted_tuple_or_set": "a Python tuple (1, 2) or set {'a', 'b'} was read as an array",
@@ -61,6 +62,7 @@ REASONS: Final[dict[str, str]] = {
     "unplaceable_token": "text inside the value could not be read as JSON, and the JSON goes on after it",
     "missing_value": "a key has no value (not at the end of the text, where it would be a cut)",
     "duplicate_key": "a key appears twice in one object, so one of its values would be lost",
+    "ambiguous_quote": "a quote could end a string or be part of it, and both readings fit the text",
     "ambiguous_close": "a stray } leaves it open which object the members after an earlier close belong to",
     "several_values": "the answer holds several different JSON values and nothing says which is meant",
 }

@@ -177,8 +177,11 @@ class ScalarReader(StringReader):
                 return -1
             if bend >= n and self.eof_truncates:
                 return -2 if quiet else self._cut_word()
-        elif text[after] not in ",}]":
-            # Only a value boxed in by delimiters is a value; anything else may be prose.
+        elif text[after] not in ",}]" and not (
+            text[after] == '"' and text[:pos].rstrip()[-1:] == ":" and QUOTED_KEY_AHEAD.match(text, after)
+        ):
+            # Only a value boxed in by delimiters (or followed by the next key, a comma
+            # missing) is a value; anything else may be prose.
             return -2
         if not self._allows("string"):
             return -2

@@ -179,6 +179,8 @@ def lossy_error(text: str, lossy: tuple[str, int, str]) -> RepairError:
     reason, position, what = lossy
     if reason == "missing_value":
         message = f"the key {what!r} has no value"
+    elif reason == "ambiguous_quote":
+        message = f"the quotes in {what[:24]!r} could end the string or be part of it"
     elif reason == "duplicate_key":
         message = f"the key {what!r} appears twice in one object"
     elif reason == "ambiguous_close":

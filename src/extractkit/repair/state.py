@@ -19,7 +19,7 @@ from extractkit.repair.placement import Opened, ambiguous_close, declared, find_
 from extractkit.repair.result import JsonPath
 from extractkit.repair.schema import SchemaNode
 
-__all__ = ["EngineState", "Frame", "Root"]
+__all__ = ["EngineState", "Frame", "Root", "closers"]
 
 # Parser states.
 S_VALUE: Final = 0  # a value is expected (root, element, member value)
@@ -142,6 +142,7 @@ class EngineState:
         self.leaf: JsonPath | None = None  # path of a value the end of the text cut
         self.partial = False  # a partial string sits in the innermost container (streaming)
         self.arr_str = False  # the last array element was a string just read (maybe a key)
+        self.arr_inner = False  # ... and quotes inside it were read as text
         self.trail_key: str | None = None
         self.implicit_root = False  # the root object's opening brace was missing
         # The string being read (see strings.py).
@@ -345,7 +346,7 @@ class EngineState:
                     # Only an open object (dict[str, X]) may take the key: the schema alone does
                     # not say it closed early; the closes in the rest of the text must.
                     owed = "".join("}" if type(c) is dict else "]" for c, _, _ in reversed(chain))
-                    if self._ahead(pos) != owed + _closers(stack, len(stack)):
+                    if self._ahead(pos) != owed + closers(stack, len(stack)):
                         chain = None
                 if chain is not None:
                     assert last is not None
@@ -370,7 +371,7 @@ class EngineState:
         for i in range(len(stack) - 2, -1, -1):
             g = stack[i]
             if not g.is_list and g.node is not None and g.node.accepts(key) is True and key not in g.c:
-                if self._ahead(pos) == _closers(stack, i + 1):
+                if self._ahead(pos) == closers(stack, i + 1):
                     while len(stack) > i + 1:
                         self._implicit_close(pos)
                     return g
@@ -426,11 +427,11 @@ class EngineState:
         stack = self.stack
         f = stack[-1]
         items = f.c
-        if not self.arr_str or not items or f.end != "]":
-            return -2
+        if not self.arr_str or self.arr_inner or not items or f.end != "]":
+            return -2  # a "key" with quotes read as text inside it is a misread string
         key = items.pop()
         node = f.node.item() if f.node is not None else None
-        here = _closers(stack, len(stack))
+        here = closers(stack, len(stack))
         # (reading, whether the schema declares the key there, the closes the text then owes)
         options: list[tuple[str, bool, str]] = []
         chain = None
@@ -443,7 +444,7 @@ class EngineState:
         if parent is not None and key not in parent.c:
             up = parent.node.accepts(key) if parent.node is not None else None
             if up is not False:
-                options.append(("up", up is True, _closers(stack, len(stack) - 1)))
+                options.append(("up", up is True, closers(stack, len(stack) - 1)))
         if not items and (node is None or node.is_object):
             brace = node.accepts(key) if node is not None else None
             if brace is not False:
@@ -669,7 +670,7 @@ class EngineState:
         return self.roots[0].value if self.roots else None
 
 
-def _closers(stack: list[Frame], depth: int) -> str:
+def closers(stack: list[Frame], depth: int) -> str:
     """The closes the text owes when ``stack[:depth]`` is open: innermost first, then the end."""
     return "".join(f.end for f in reversed(stack[:depth])) + "$"
 

@@ -47,8 +47,9 @@ _CUT_LITERAL = (
     r"|N(?:o(?:ne?)?)?|T(?:r(?:ue?)?)?|F(?:a(?:l(?:se?)?)?)?)\Z"
 )
 # A short quoted string (a key); each quote kind closes only itself, so "it's" is one key.
-_QUOTED = r'(?:"(?:[^"\\\n]|\\.){0,200}"|\'(?:[^\'\\\n]|\\.){0,200}\')'
+_QUOTED = r'(?:"(?:[^"\\\n]|\\.){0,200}"|\'(?:[^\'\\\n]|\\.){0,200}\'|\u201c[^\u201d\n]{0,200}\u201d)'
 _COMMENT = r"(?://|/\*|#[ \t])"  # a comment starts (# only with a space after it)
+_FENCE = r"```"  # '{"a": "x"```': the value ended, and a closing code fence follows
 _AFTER_CLOSE = rf"(?:[,}}\]\"'{{]|\Z|{_COMMENT})"  # what may follow a nested container's close
 
 
@@ -70,7 +71,9 @@ def _close_pattern(kind: int, level: int) -> re.Pattern[str]:
         tuple_end = ")" if kind == 2 else ""
         after_comma = rf"[\"'{{\[\]\-+.\d,\u2026{tuple_end}]|{_COMMENT}|\Z|{_LITERAL}|{_CUT_LITERAL}"
         return re.compile(
-            rf"{_SP}(?:{close}|:|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|(?:{_QUOTED}{_SP}){{1,4}}[,\]])"
+            rf"{_SP}(?:{close}|:|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_FENCE}"
+            rf"|(?:{_QUOTED}{_SP}){{1,4}}(?:[,\]\-\d{{\[{tuple_end}]|\Z|{_LITERAL})"
+            rf"|[ \t]+-?\d[\d.]*{_SP}(?:[,\]{tuple_end}]|\Z))"  # '"c" 1]': a comma missing before a number
         )
     # A comma (or two) and the next key (quoted or not, or one cut off by the end); a
     # quoted key right away (a missing comma). A letter right after the quote is text,
@@ -80,7 +83,7 @@ def _close_pattern(kind: int, level: int) -> re.Pattern[str]:
         rf"{_QUOTED}{_SP}:|[\"'](?:[^\"'\\\n]|\\.){{0,200}}\\?(?:[\"']{_SP})?\Z|[}},{{]|{_COMMENT}|\Z"
         rf"|{_KEY}{_SP}(?::|\Z)|[A-Za-z_]\w*[ \t]+{_QUOTED}{_SP}:"
     )
-    return re.compile(rf"{_SP}(?:{close}|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:)")
+    return re.compile(rf"{_SP}(?:{close}|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:|{_FENCE})")
 
 
 #: Indexed by ``3 * kind + level`` (see :func:`close_index`).
@@ -89,6 +92,7 @@ _COLON: Final = re.compile(rf"{_SP}:")
 _CTRL: Final = CONTROL.search
 _WS: Final = skip_space
 _SPACE: Final = " \t\r\n"
+_CURLY_CLOSE: Final = {"\u201c": "\u201d", "\u2018": "\u2019"}  # “ ends at ”, ‘ at ’
 _CLOSE_FIRST: Final = frozenset("}],\"'/:#)")  # what a close pattern can start with (after spaces)
 _COLON_MATCH: Final = _COLON.match
 _HEX4: Final = re.compile(r"[0-9a-fA-F]{4}").fullmatch
@@ -139,7 +143,8 @@ class StringReader(EngineState):
     """The string-reading part of the engine."""
 
     def _begin_state(self, pos: int, ctx: int) -> None:
-        self.s_quote = self.text[pos]
+        quote = self.text[pos]
+        self.s_quote = _CURLY_CLOSE.get(quote, quote)
         self.s_ctx = ctx
         self.s_last = -1
         self.s_rw = -1
@@ -154,6 +159,8 @@ class StringReader(EngineState):
         quote = self.s_quote
         if quote == "'":
             self.act("converted_single_quotes")
+        elif quote != '"':
+            self.act("converted_curly_quotes")
         elif fast and self.c_budget > 0:
             try:
                 value, end = scan_string(text, pos + 1, False)
@@ -238,12 +245,30 @@ class StringReader(EngineState):
                         code = 2 if ctx == CTX_OBJ and c == ":" else 0
                 else:
                     code = 0
+            if code == 1 and self.s_inner and ctx > CTX_ROOT:
+                # After quotes read as text, a close of the wrong kind does not end the string:
+                # `"v", ["w"] }` in an object is no string `v", ["w` closed by a typo.
+                a = _WS(text, q + 1).end()
+                if a < n and text[a] in "]})" and text[a] != self.stack[-1].end:
+                    code = 0
             if code == 1:
                 self._flush(q)
                 if self.s_inner:
                     self.act("escaped_inner_quote")
                 self.pos = q + 1
-                self._string_done("".join(self.s_parts))
+                value = "".join(self.s_parts)
+                if self.s_inner == 1 and ctx > CTX_ROOT:
+                    last = self.s_last
+                    if value[:1] == quote or (
+                        ctx == CTX_ARR
+                        and 0 <= last < n - 1
+                        and text[last + 1] in " \t"
+                        and text[last - 1] != " "
+                    ):
+                        # `""value"`: a doubled opening quote, or a quote that starts the text?
+                        # `["a" b", "c"]`: "a" and b" missing its opening quote, or `a" b`?
+                        self.lose("ambiguous_quote", q, value)
+                self._string_done(value)
                 return True
             if code == -1:
                 self._suspend_at(q)
@@ -375,6 +400,7 @@ class StringReader(EngineState):
             self._put(value)
             if ctx == CTX_ARR:
                 self.arr_str = True
+                self.arr_inner = self.s_inner > 0
             elif ctx == CTX_ROOT:
                 cur = self.cur
                 assert cur is not None
