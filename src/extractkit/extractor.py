@@ -302,13 +302,21 @@ class Extractor(Generic[OutputT]):
         return request
 
     def parse(self, raw: str, ctx: CallContext) -> tuple[Any, tuple[str, ...]]:
-        """Turn the raw answer into a JSON value; raise RepairError if impossible."""
+        """Turn the raw answer into a JSON value.
+
+        Raises:
+            RepairError: When repair cannot recover what the answer meant (re-asked).
+            CutOffAnswer: When the answer ends inside a value, or inside an array, so that
+                what was still to come is unknown (reported as truncation, not validated).
+        """
         from extractkit.repair import repair_json
 
         result = repair_json(raw, schema=ctx.spec.schema)
         if result.truncated:
-            # A value cut mid-way ("New Yo") is not data: never validate it as if it were.
-            cut = [p for p in result.cut_paths if not isinstance(value_at(result.value, p), dict | list)]
+            # A value cut mid-way ("New Yo") is not data: never validate it as if it were. Nor
+            # is an array cut between elements: validation cannot tell that some are missing.
+            # An object cut between members is left to validation, which requires every key.
+            cut = [p for p in result.cut_paths if type(value_at(result.value, p)) is not dict]
             if cut:
                 raise CutOffAnswer(result.value, cut)
         return result.value, tuple(result.actions)

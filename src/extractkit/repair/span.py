@@ -121,7 +121,7 @@ def _parse(text: str, s: int, node: SchemaNode | None) -> Engine | None:
             if not roots:
                 return None
     head = roots[0]
-    if not head.closed and not head.truncated and head.value in ({}, []):
+    if not head.closed and not head.truncated and head.lossy is None and head.value in ({}, []):
         return None  # "{{ name }}" or "[ ... ]": an empty shell closed by prose is no answer
     return engine
 
@@ -212,6 +212,8 @@ def _choose(
     of them (or only the list of the values in a row); a :class:`RepairError` otherwise."""
     candidates: list[Root] = []
     for root in (*roots, *others):
+        if root.truncated and any(_prefix_of(root.value, seen.value) for seen in candidates):
+            continue  # a model repeating its answer until the token limit: the same value, cut
         if not any(root.value == seen.value for seen in candidates):
             candidates.append(root)
     if len(candidates) == 1:
@@ -241,4 +243,27 @@ def _choose(
         position=roots[0].start,
         raw=text,
         reason="several_values",
+    )
+
+
+def _prefix_of(part: object, whole: object) -> bool:
+    """Whether ``part`` reads as a cut-off copy of ``whole``: everything but its last member or
+    element equal, the last a prefix itself."""
+    if type(whole) is dict:
+        if type(part) is not dict or list(part) != list(whole)[: len(part)]:
+            return False
+        keys = list(part)
+        return all(part[k] == whole[k] for k in keys[:-1]) and (
+            not keys or _prefix_of(part[keys[-1]], whole[keys[-1]])
+        )
+    if type(whole) is list:
+        if type(part) is not list or len(part) > len(whole):
+            return False
+        return all(a == b for a, b in zip(part[:-1], whole, strict=False)) and (
+            not part or _prefix_of(part[-1], whole[len(part) - 1])
+        )
+    if type(whole) is str:
+        return type(part) is str and whole.startswith(part)
+    return part == whole or (
+        type(part) in (int, float) and type(whole) in (int, float) and str(whole).startswith(str(part))
     )
