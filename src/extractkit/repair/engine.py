@@ -51,7 +51,7 @@ from extractkit.repair.state import (
     Frame,
     closers,
 )
-from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end, close_index
+from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end
 
 __all__ = ["WAIT", "Engine"]
 
@@ -378,12 +378,20 @@ class Engine(ScalarReader):
         if end < n and text[end] == "," and is_list and text.startswith(' "', end + 1):
             pass  # the common shape `"v", "w"` in an array
         else:
-            match = CLOSE[close_index(self.stack, is_list)].match(text, end)
+            stack = self.stack
+            if len(stack) < 2:
+                level = 0
+            else:
+                level = 2 if stack[-2].end == ")" else 1
+            kind = (2 if f.end == ")" else 1) if is_list else 0
+            match = CLOSE[3 * kind + level].match(text, end)
             if match is None or (match.end() >= n and not self.final):
                 # Not the end: read on as a string with a quote inside it.
                 self._begin_state(pos, CTX_ARR if is_list else CTX_OBJ)
                 self._inner_quote_at(value, end, 0 if self.final else -1)
                 return -4
+        if end < n and text[end] == '"':
+            self._doubled_quote(end, pos, CTX_ARR if is_list else CTX_OBJ)
         if is_list:
             f.c.append(value)
         else:

@@ -50,7 +50,7 @@ IDENT: Final = re.compile(r"[A-Za-z_$][\w$]*")
 PLAUSIBLE_START: Final = re.compile(
     r"""\{[ \t\r\n]*(?:["'}{\u201c\u2018]|[A-Za-z_$0-9][\w$.\-]*[ \t\r\n]*:|//|/\*|\Z"""
     r"""|[A-Za-z_]\w*[ \t]+"[^"\n]{0,200}"[ \t]*:)"""  # {COMMENT "key": ...
-    r"""|\[[ \t\r\n]*(?:[\[{"'\]\-.\d\u2026]|//|/\*|\Z"""
+    r"""|\[[ \t\r\n]*(?:[\[{("'\]\-.\d\u2026]|//|/\*|\Z"""
     r"""|(?:true|false|null|None|True|False|TRUE|FALSE|NULL|Null)\b"""
     r"""|(?:t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?|N(?:o(?:ne?)?)?|T(?:r(?:ue?)?)?|F(?:a(?:l(?:se?)?)?)?)\Z)"""
 )

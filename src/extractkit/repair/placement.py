@@ -103,7 +103,7 @@ def declared(chain: list[Opened], key: str) -> bool:
 
 
 def misplaced(
-    value: Any, node: SchemaNode | None, owners: tuple[SchemaNode, ...] = (), *, open_ok: bool = False
+    value: Any, node: SchemaNode | None, owners: list[SchemaNode] | None = None, *, open_ok: bool = False
 ) -> bool:
     """Whether a parsed value has a member the schema puts in another object.
 
@@ -116,7 +116,8 @@ def misplaced(
     Args:
         value: A parsed JSON value.
         node: Its schema node.
-        owners: The schema nodes of the objects the value sits in, outermost first.
+        owners: The schema nodes of the objects the value sits in, outermost first (used
+            as a stack while the value is walked).
         open_ok: Count an earlier object whose schema is open as a place for a foreign
             member too (inside broken text, where the closes that follow may show an early
             close; a valid answer shows none).
@@ -130,7 +131,7 @@ def misplaced(
             previous: str | None = None
             for key in value:
                 if key not in props:
-                    if any(owner.accepts(key) is True for owner in owners):
+                    if owners and any(owner.accepts(key) is True for owner in owners):
                         return True
                     if previous is not None:
                         # Only where the schema declares the key: a valid answer shows no early close.
@@ -145,12 +146,17 @@ def misplaced(
                         if chain is not None:
                             return True
                 previous = key
-        inner = (*owners, node)
-        for key, child in value.items():
-            if (type(child) is dict or type(child) is list) and misplaced(
-                child, node.child(key), inner, open_ok=open_ok
-            ):
-                return True
+        if owners is None:
+            owners = []
+        owners.append(node)
+        try:
+            for key, child in value.items():
+                if (type(child) is dict or type(child) is list) and misplaced(
+                    child, node.child(key), owners, open_ok=open_ok
+                ):
+                    return True
+        finally:
+            owners.pop()
         return False
     if kind is list:
         sub = node.item()

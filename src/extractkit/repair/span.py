@@ -33,7 +33,11 @@ __all__ = ["PLAUSIBLE_START", "lossy_error", "recover"]
 
 _NON_SPACE: Final = re.compile(r"[^ \t\r\n]")
 _BRACKET: Final = re.compile(r"[{\[]")
-_TUPLE_START: Final = re.compile(r"""\([ \t\r\n]*(?:["'{\[(\-.\d]|\))""")
+_TUPLE_START: Final = re.compile(
+    r"""\([ \t\r\n]*(?:["'{\[(\-.\d]|\)|(?:null|true|false|None|True|False|NaN)\b)"""
+)
+_CLOSER_AFTER: Final = re.compile(r"[ \t\r\n,]*[)\]}]")
+_JOINS: Final = (",", "(", "[", "{", ":")  # what joins a value to a larger one before it
 _KEY_BEFORE: Final = re.compile(r"""["'][ \t\r\n]*:[ \t\r\n]*\Z""")
 _FENCE_MARK: Final = re.compile(r"```[\w+.\-]*")
 _FENCE_CLOSE: Final = re.compile(r"\n[ \t]*```")
@@ -150,8 +154,10 @@ def _result(
         if continues_json(text, end, keys=False):
             # A bracket after the value closes one opened before it: the value was part of more.
             raise lossy_error(text, ("unplaceable_token", end, text[end : end + 24]))
-        if _KEY_BEFORE.search(prefix):
-            # '... "locations": [...]': the value is a member of an object that did not parse.
+        if _KEY_BEFORE.search(prefix) or (
+            _CLOSER_AFTER.match(suffix) and prefix.rstrip()[-1:] in _JOINS and _opened(prefix)
+        ):
+            # '... "locations": [...]', '(null, [...])': the value is a part of a larger one.
             raise lossy_error(text, ("unplaceable_token", s, prefix[-24:]))
     if multiple:
         cuts: list[JsonPath] = []
@@ -267,3 +273,8 @@ def _prefix_of(part: object, whole: object) -> bool:
     return part == whole or (
         type(part) in (int, float) and type(whole) in (int, float) and str(whole).startswith(str(part))
     )
+
+
+def _opened(prefix: str) -> bool:
+    """Whether the text before the value leaves a bracket open (a naive count)."""
+    return sum(prefix.count(c) for c in "([{") > sum(prefix.count(c) for c in ")]}")

@@ -255,9 +255,9 @@ class EngineState:
         assert f.key is not None
         return f.node.child(f.key)
 
-    def _owners(self) -> tuple[SchemaNode, ...]:
+    def _owners(self) -> list[SchemaNode]:
         """The schema nodes of the open objects, outermost first (see ``misplaced``)."""
-        return tuple(f.node for f in self.stack if f.node is not None and not f.is_list)
+        return [f.node for f in self.stack if f.node is not None and not f.is_list]
 
     def _allows(self, kind: str) -> bool:
         """Whether the schema allows a value of JSON type ``kind`` where a value is expected now

@@ -50,7 +50,8 @@ _CUT_LITERAL = (
 _QUOTED = r'(?:"(?:[^"\\\n]|\\.){0,200}"|\'(?:[^\'\\\n]|\\.){0,200}\'|\u201c[^\u201d\n]{0,200}\u201d)'
 _COMMENT = r"(?://|/\*|#[ \t])"  # a comment starts (# only with a space after it)
 _FENCE = r"```"  # '{"a": "x"```': the value ended, and a closing code fence follows
-_AFTER_CLOSE = rf"(?:[,}}\]\"'{{]|\Z|{_COMMENT})"  # what may follow a nested container's close
+# What may follow the close of a nested container (a comma may be missing before a value).
+_AFTER_CLOSE = rf"(?:[,}}\]\"'{{\[\-\d]|\Z|{_COMMENT}|{_LITERAL})"
 
 
 def _close_pattern(kind: int, level: int) -> re.Pattern[str]:
@@ -69,11 +70,14 @@ def _close_pattern(kind: int, level: int) -> re.Pattern[str]:
         # A comma (or two) and the next value; a colon (the string was a key); the next
         # strings, with no commas between them, up to a comma or the close.
         tuple_end = ")" if kind == 2 else ""
-        after_comma = rf"[\"'{{\[\]\-+.\d,\u2026{tuple_end}]|{_COMMENT}|\Z|{_LITERAL}|{_CUT_LITERAL}"
+        after_comma = rf"[\"'{{\[(\]\-+.\d,\u2026{tuple_end}]|{_COMMENT}|\Z|{_LITERAL}|{_CUT_LITERAL}"
         return re.compile(
             rf"{_SP}(?:{close}|:|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_FENCE}"
-            rf"|(?:{_QUOTED}{_SP}){{1,4}}(?:[,\]\-\d{{\[{tuple_end}]|\Z|{_LITERAL})"
-            rf"|[ \t]+-?\d[\d.]*{_SP}(?:[,\]{tuple_end}]|\Z))"  # '"c" 1]': a comma missing before a number
+            # Commas missing: '"a" "b" "c"]', '"c" 1]', '"c" null "d",', '"a" [1]'. The values
+            # that follow up to a comma or a close are whole: the quote ended a string.
+            rf"|(?:{_SP}{_QUOTED}|[ \t\r\n]+(?:-?\d[\d.eE+\-]*|{_LITERAL})){{1,8}}"
+            rf"{_SP}(?:[,\]{tuple_end}{{\[]|\Z)"
+            r"|[ \t]*[\[{])"
         )
     # A comma (or two) and the next key (quoted or not, or one cut off by the end); a
     # quoted key right away (a missing comma). A letter right after the quote is text,
@@ -92,6 +96,8 @@ _COLON: Final = re.compile(rf"{_SP}:")
 _CTRL: Final = CONTROL.search
 _WS: Final = skip_space
 _SPACE: Final = " \t\r\n"
+_SEPARATOR: Final = re.compile(r'"[ \t]*,[ \t]*"').search
+_KEY_AT: Final = re.compile(r'"(?:[^"\\\n]|\\.){0,200}"[ \t\r\n]*:').match
 _CURLY_CLOSE: Final = {"\u201c": "\u201d", "\u2018": "\u2019"}  # “ ends at ”, ‘ at ’
 _CLOSE_FIRST: Final = frozenset("}],\"'/:#)")  # what a close pattern can start with (after spaces)
 _COLON_MATCH: Final = _COLON.match
@@ -171,6 +177,8 @@ class StringReader(EngineState):
                     self.act("escaped_control_character")
                 code = self._close_code(end)
                 if code == 1:
+                    if text.startswith(quote, end) and ctx > CTX_ROOT:
+                        self._doubled_quote(end, pos, ctx)
                     self.pos = end
                     self._string_done(value)
                     return
@@ -251,13 +259,19 @@ class StringReader(EngineState):
                 a = _WS(text, q + 1).end()
                 if a < n and text[a] in "]})" and text[a] != self.stack[-1].end:
                     code = 0
+            if code == 1 and text.startswith(quote, q + 1) and ctx > CTX_ROOT:
+                self._doubled_quote(q + 1, q, ctx)
             if code == 1:
                 self._flush(q)
                 if self.s_inner:
                     self.act("escaped_inner_quote")
                 self.pos = q + 1
                 value = "".join(self.s_parts)
-                if self.s_inner == 1 and ctx > CTX_ROOT:
+                if ctx == CTX_ARR and _SEPARATOR(value):
+                    # '["a" 1 2, "b"]' read as one string holds '", "': elements and their
+                    # separators, or text quoting them? Both readings fit.
+                    self.lose("ambiguous_quote", q, value)
+                elif self.s_inner == 1 and ctx > CTX_ROOT:
                     last = self.s_last
                     if value[:1] == quote or (
                         ctx == CTX_ARR
@@ -290,6 +304,15 @@ class StringReader(EngineState):
                     self.s_seg = q + 1
                     backslash = -1  # look again from the new run
             scan = q + 1
+
+    def _doubled_quote(self, at: int, start: int, ctx: int) -> bool:
+        """A string ends at a quote with another right after it (``"a""b"``, or three quotes
+        in a row): a doubled quote inside the text, or an end and a start? Only a key after
+        it (a comma missing: ``"x""b": 1``) says which; otherwise the value is lossy."""
+        if ctx == CTX_OBJ and _KEY_AT(self.text, at):
+            return False
+        self.lose("ambiguous_quote", start, self.text[start : start + 24])
+        return True
 
     def _clean_end(self, n: int) -> int:
         return clean_end(self.text, self.s_seg, n)
