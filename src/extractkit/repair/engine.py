@@ -49,7 +49,7 @@ from extractkit.repair.state import (
     S_TRAIL_COMMA,
     S_VALUE,
     Frame,
-    closers,
+    opens,
 )
 from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end
 
@@ -491,11 +491,12 @@ class Engine(ScalarReader):
                 stray = after < n  # the next element follows: the array may go on
         f = stack[-1]
         if stray and len(stack) > 1 and stack[-2].end == "}":
-            ahead = self._ahead(pos + 1)
-            if ahead == closers(stack, len(stack) - 2):
-                stray = False  # the "}" closed the object around the array
-            elif ahead != closers(stack, len(stack)):
+            fit = self._reading(pos + 1, [opens(stack, len(stack)), opens(stack, len(stack) - 2)])
+            if fit is None:
+                # The text does not tell: a "}" right after an object element is the stray one.
                 stray = bool(f.c) and type(f.c[-1]) is dict
+            else:
+                stray = fit == 0  # or the "}" closed the object around the array
         if not stray:
             return self._mismatch(pos, "}")
         self.act("removed_extra_close")

@@ -19,7 +19,7 @@ from extractkit.repair.placement import Opened, ambiguous_close, declared, find_
 from extractkit.repair.result import JsonPath
 from extractkit.repair.schema import SchemaNode
 
-__all__ = ["EngineState", "Frame", "Root", "closers"]
+__all__ = ["EngineState", "Frame", "Open", "Root", "chain_opens", "opens"]
 
 # Parser states.
 S_VALUE: Final = 0  # a value is expected (root, element, member value)
@@ -39,9 +39,13 @@ CTX_OBJ: Final = 3  # a member value
 CTX_ARR: Final = 4  # an array element (may turn out to be a key)
 
 _WS: Final = skip_space
-# Brackets outside strings (double- or single-quoted), to count the closes still to come.
+# Brackets outside strings (double- or single-quoted), to find the close that comes next.
 _STRUCTURE: Final = re.compile(r""""[^"\\]*(?:\\.[^"\\]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*'|[{}\[\]]""")
-_AHEAD_LIMIT: Final = 16384  # the rest of the text is counted only when shorter than this
+_KEY_NEXT: Final = re.compile(
+    r"""(?:"(?:[^"\\\n]|\\.){0,200}"|'(?:[^'\\\n]|\\.){0,200}'|[\w$][\w$.\-]*)[ \t\r\n]*:"""
+).match
+_VALUE_NEXT: Final = frozenset("\"'{[-+.0123456789tfnNTF(")
+_REACH: Final = 65536  # how far the first close after a break is looked for
 _SHOW_ALL: Final = 16384  # partial strings up to this long are shown whole after every chunk
 _CTRL: Final = CONTROL.search
 
@@ -163,8 +167,6 @@ class EngineState:
         # A failed C scan costs time proportional to its position (the stdlib's error counts
         # lines up to it): failures may cost at most this many characters in all.
         self.c_budget = 8 * len(text) + 4096
-        # Counting the closes still to come costs the rest of the text: at most this much in all.
-        self.ahead_budget = 4 * len(text) + 65536
         self.unsure = False  # a decision needed the rest of the text before it had arrived
 
     def _c_failed(self, exc: BaseException) -> None:
@@ -345,8 +347,8 @@ class EngineState:
                 if chain is not None and not declared(chain, key):
                     # Only an open object (dict[str, X]) may take the key: the schema alone does
                     # not say it closed early; the closes in the rest of the text must.
-                    owed = "".join("}" if type(c) is dict else "]" for c, _, _ in reversed(chain))
-                    if self._ahead(pos) != owed + closers(stack, len(stack)):
+                    here = opens(stack, len(stack))
+                    if self._reading(pos, [here, here + chain_opens(chain)]) != 1:
                         chain = None
                 if chain is not None:
                     assert last is not None
@@ -371,38 +373,59 @@ class EngineState:
         for i in range(len(stack) - 2, -1, -1):
             g = stack[i]
             if not g.is_list and g.node is not None and g.node.accepts(key) is True and key not in g.c:
-                if self._ahead(pos) == closers(stack, i + 1):
+                if self._reading(pos, [opens(stack, len(stack)), opens(stack, i + 1)]) == 1:
                     while len(stack) > i + 1:
                         self._implicit_close(pos)
                     return g
                 break
         return stack[-1]
 
-    def _ahead(self, pos: int) -> str | None:
-        """The closing brackets in the rest of the text that close containers open now, in
-        order, then ``$`` for the end of the text; ``None`` when the rest is too long to look
-        at (or, while streaming, has not arrived)."""
+    def _reading(self, pos: int, readings: list[list[Open]]) -> int | None:
+        """Which of several readings of a break the text after ``pos`` confirms.
+
+        Each reading leaves some containers open at ``pos`` (innermost last). The text after
+        it shows the order they close in: each close that ends one of them must be its
+        bracket, and what follows the close must fit the container it sits in (a comma and
+        a key in an object, a comma and a value or ``]`` in an array, nothing at the end).
+        Readings are dropped as the text contradicts them; the answer is the one left.
+        Returns its index, or ``None`` when none or several fit (or while streaming, when
+        the rest has not arrived). Costs the text up to where the readings part, which is
+        usually the first close.
+        """
         if not self.final:
             self.unsure = True  # decided without the rest: finishing a stream re-reads the whole
             return None
+        alive = {i: list(r) for i, r in enumerate(readings)}
         text = self.text
         n = len(text)
-        if n - pos > _AHEAD_LIMIT or self.ahead_budget < n - pos:
-            return None
-        self.ahead_budget -= n - pos
         depth = 0
-        out: list[str] = []
-        for match in _STRUCTURE.finditer(text, pos):
+        for match in _STRUCTURE.finditer(text, pos, min(n, pos + _REACH)):
             c = match.group()
             if c == "{" or c == "[":
                 depth += 1
-            elif c == "}" or c == "]":
-                if depth:
-                    depth -= 1
-                else:
-                    out.append(c)
-        out.append("$")
-        return "".join(out)
+                continue
+            if c != "}" and c != "]":
+                continue
+            if depth:
+                depth -= 1
+                continue
+            seen = _context(text, match.end())
+            for i, left in list(alive.items()):
+                if not left or left.pop()[0] != c:
+                    del alive[i]
+                    continue
+                want = "$" if not left else "a" if left[-1][1] else "o"
+                if seen != "?" and seen != want:
+                    del alive[i]
+            if len(alive) <= 1 or seen == "$":
+                break
+        else:
+            if pos + _REACH < n:
+                return None  # no answer within reach
+        if len(alive) != 1:
+            return None
+        (index,) = alive
+        return index
 
     def _reopen(self, chain: list[Opened]) -> Frame:
         self.act("reopened_object_closed_early")
@@ -431,34 +454,32 @@ class EngineState:
             return -2  # a "key" with quotes read as text inside it is a misread string
         key = items.pop()
         node = f.node.item() if f.node is not None else None
-        here = closers(stack, len(stack))
-        # (reading, whether the schema declares the key there, the closes the text then owes)
-        options: list[tuple[str, bool, str]] = []
+        here = opens(stack, len(stack))
+        # (reading, whether the schema declares the key there, what is open then)
+        options: list[tuple[str, bool, list[Open]]] = []
         chain = None
         if items:
             chain = find_target(items[-1], node, len(items) - 1, key, any_object=node is None)
             if chain is not None:
-                owed = "".join("}" if type(c) is dict else "]" for c, _, _ in reversed(chain))
-                options.append(("reopen", declared(chain, key), owed + here))
+                options.append(("reopen", declared(chain, key), here + chain_opens(chain)))
         parent = stack[-2] if len(stack) > 1 and not stack[-2].is_list else None
         if parent is not None and key not in parent.c:
             up = parent.node.accepts(key) if parent.node is not None else None
             if up is not False:
-                options.append(("up", up is True, closers(stack, len(stack) - 1)))
+                options.append(("up", up is True, here[:-1]))
         if not items and (node is None or node.is_object):
             brace = node.accepts(key) if node is not None else None
             if brace is not False:
-                options.append(("brace", brace is True, "}" + here))
+                options.append(("brace", brace is True, [*here, ("}", False)]))
         if not options:
             items.append(key)
             return -2
         choice = options[0]
         if len(options) > 1:
-            ahead = self._ahead(pos)
-            fits = [o for o in options if o[2] == ahead]
+            fit = self._reading(pos, [o[2] for o in options])
             known = [o for o in options if o[1]]
-            if len(fits) == 1:
-                choice = fits[0]
+            if fit is not None:
+                choice = options[fit]
             elif len(known) == 1:
                 choice = known[0]
             else:
@@ -670,9 +691,37 @@ class EngineState:
         return self.roots[0].value if self.roots else None
 
 
-def closers(stack: list[Frame], depth: int) -> str:
-    """The closes the text owes when ``stack[:depth]`` is open: innermost first, then the end."""
-    return "".join(f.end for f in reversed(stack[:depth])) + "$"
+#: A container open at some point: the bracket that closes it, and whether it is an array.
+Open = tuple[str, bool]
+
+
+def opens(stack: list[Frame], depth: int) -> list[Open]:
+    """The containers ``stack[:depth]`` as :data:`Open`, outermost first."""
+    return [(f.end, f.is_list) for f in stack[:depth]]
+
+
+def chain_opens(chain: list[Opened]) -> list[Open]:
+    """The containers a reopening chain would open, outermost first."""
+    return [("}" if type(c) is dict else "]", type(c) is list) for c, _, _ in chain]
+
+
+def _context(text: str, at: int) -> str:
+    """What follows a close at ``at``: ``a`` inside an array (``]`` or a comma and a value),
+    ``o`` inside an object (``}`` or a comma and a key), ``$`` after the JSON, ``?`` unknown."""
+    at = _WS(text, at).end()
+    if at >= len(text):
+        return "$"
+    d = text[at]
+    if d == "]" or d == ")":
+        return "a"
+    if d == "}":
+        return "o"
+    if d == ",":
+        at = _WS(text, at + 1).end()
+        if _KEY_NEXT(text, at):
+            return "o"
+        return "a" if at < len(text) and text[at] in _VALUE_NEXT else "?"
+    return "$"  # prose, a fence, another value: the JSON ended
 
 
 def _path(stack: list[Frame], depth: int) -> JsonPath:
