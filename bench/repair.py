@@ -285,6 +285,8 @@ def _ours_fuzz(case: Case) -> str:
         result = repair_json(case.text, schema_of(case))
     except RepairError:
         return judge(case, None, False, raised=True)
+    if result.truncated and () not in result.cut_paths and isinstance(result.value, dict | list):
+        return WRONG  # a cut that does not say where it is
     return judge(case, result.value, result.truncated, raised=False)
 
 
