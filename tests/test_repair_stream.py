@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from extractkit.exceptions import RepairError
 from extractkit.repair import RepairResult, StreamingParser, repair_json
@@ -247,3 +248,53 @@ def test_a_cut_long_answer_finishes_like_the_one_shot_repair(
     prefix = text[: int(len(text) * cut)]
     parser, _, _ = _stream(prefix, sizes, every=len(prefix))
     assert parser.finish() == repair_json(prefix)
+
+
+def test_a_string_missing_its_quote_past_the_live_start_rewinds_like_the_one_shot_repair() -> None:
+    # The key after the missing quote ("quantity") is only known at its colon, chunks later:
+    # the comma before the quote that starts it must be remembered when the text is dropped.
+    # (Streamed in 16- or 7-character chunks, the description used to swallow the member.)
+    class Line(BaseModel):
+        sku: str
+        description: str
+        quantity: int
+        unit_price: float
+        tags: list[str]
+
+    class Address(BaseModel):
+        street: str
+        city: str
+        zip: str
+        country: str
+
+    class Customer(BaseModel):
+        name: str
+        address: Address
+
+    class Invoice(BaseModel):
+        number: str
+        date: str
+        currency: str
+        customer: Customer
+        lines: list[Line]
+        total: float
+        paid: bool
+
+    text = (
+        '{"number": "INV-2025-7444", "date": "2024-10-01", "currency": "JPY", "customer": {"name": '
+        '"Ana Silva", "address": {"street": "726 Rua Augusta", "city": "Kraków", "zip": "01101", '
+        '"country": "Poland"}}, "lines": [{"sku": "SKU-8394", "description": "  two leading spaces", '
+        '"quantity": 25000, "unit_price": 602.45, "tags": ["table", "column"]}, {"sku": "SKU-5163", '
+        '"description": "50% off, today only!, "quantity": 25000, "unit_price": 4749.94, "tags": '
+        '["delivery", "broken"]}, {"sku": "SKU-7804", "description": "Press \\"Save\\", then '
+        '\\"Close\\".", "quantity": 3, "unit_price": 1968.75, "tags": ["review", "price", "late"]}], '
+        '"total": 133815656.25, "paid": true}'
+    )
+    for schema in (None, Invoice):
+        want = repair_json(text, schema)
+        assert want.value["lines"][1]["description"] == "50% off, today only!"
+        for size in (1, 7, 16):
+            parser = StreamingParser(schema)
+            for start in range(0, len(text), size):
+                parser.feed(text[start : start + size])
+            assert parser.finish() == want, (schema, size)

@@ -378,13 +378,7 @@ class Engine(ScalarReader):
         if end < n and text[end] == "," and is_list and text.startswith(' "', end + 1):
             pass  # the common shape `"v", "w"` in an array
         else:
-            stack = self.stack
-            if len(stack) < 2:
-                level = 0
-            else:
-                level = 2 if stack[-2].end == ")" else 1
-            kind = (2 if f.end == ")" else 1) if is_list else 0
-            match = CLOSE[3 * kind + level].match(text, end)
+            match = CLOSE[f.close_at].match(text, end)
             if match is None or (match.end() >= n and not self.final):
                 # Not the end: read on as a string with a quote inside it.
                 self._begin_state(pos, CTX_ARR if is_list else CTX_OBJ)

@@ -56,6 +56,7 @@ class Frame:
     __slots__ = (
         "c",
         "c_misses",
+        "close_at",
         "comma",
         "doubled",
         "end",
@@ -74,11 +75,16 @@ class Frame:
         pkey: str | int | None,
         reopened: bool = False,
         end: str = "",
+        parent_end: str = "",
     ) -> None:
         self.c = c  # the dict or list being filled
         self.is_list = type(c) is list
         # The bracket that closes it: "]" or "}", or ")" for a tuple and "}" for a set read as arrays.
         self.end = end or ("]" if self.is_list else "}")
+        # Which pattern of strings.CLOSE tells where a string in it ends: by its kind (object,
+        # array, tuple) and where it sits (the root, nested, nested in a tuple).
+        level = 0 if not parent_end else 2 if parent_end == ")" else 1
+        self.close_at = 3 * ((2 if self.end == ")" else 1) if self.is_list else 0) + level
         self.node = node
         self.pkey = pkey  # key or index in the parent (None for the root)
         self.reopened = reopened
@@ -290,7 +296,7 @@ class EngineState:
             self._put(container)
         else:
             self._new_root(container, pos)
-        stack.append(Frame(container, node, pkey, end=end))
+        stack.append(Frame(container, node, pkey, end=end, parent_end=stack[-1].end if stack else ""))
         self.state = S_VALUE if is_list else S_KEY
 
     def _leaf_path(self) -> JsonPath:
@@ -430,7 +436,9 @@ class EngineState:
     def _reopen(self, chain: list[Opened]) -> Frame:
         self.act("reopened_object_closed_early")
         for container, node, pkey in chain:
-            frame = Frame(container, node, pkey, reopened=True)
+            frame = Frame(
+                container, node, pkey, reopened=True, parent_end=self.stack[-1].end if self.stack else ""
+            )
             if type(container) is dict and container:
                 frame.last = next(reversed(container))
             self.stack.append(frame)
@@ -529,6 +537,7 @@ class EngineState:
             cur.value = array
         f.c = array
         f.is_list = True  # f.end stays "}"
+        f.close_at = 3 + f.close_at % 3
         self.act("converted_tuple_or_set")
         return True
 

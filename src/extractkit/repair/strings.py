@@ -33,10 +33,9 @@ from extractkit.repair.state import (
     S_STRING,
     S_TRAIL_COLON,
     EngineState,
-    Frame,
 )
 
-__all__ = ["CLOSE", "LOOKAHEAD", "StringReader", "clean_end", "close_index"]
+__all__ = ["CLOSE", "LOOKAHEAD", "StringReader", "clean_end"]
 
 _SP = r"[ \t\r\n]*"
 _KEY = r"[\w$][\w$.\-]*"  # an unquoted key: letters, digits, _ $ (and . - inside)
@@ -90,7 +89,7 @@ def _close_pattern(kind: int, level: int) -> re.Pattern[str]:
     return re.compile(rf"{_SP}(?:{close}|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:|{_FENCE})")
 
 
-#: Indexed by ``3 * kind + level`` (see :func:`close_index`).
+#: Indexed by ``3 * kind + level`` (see ``Frame.close_at``).
 CLOSE: Final = tuple(_close_pattern(kind, level) for kind in range(3) for level in range(3))
 _COLON: Final = re.compile(rf"{_SP}:")
 _CTRL: Final = CONTROL.search
@@ -99,7 +98,11 @@ _SPACE: Final = " \t\r\n"
 _SEPARATOR: Final = re.compile(r'"[ \t]*,[ \t]*"').search
 _KEY_AT: Final = re.compile(r'"(?:[^"\\\n]|\\.){0,200}"[ \t\r\n]*:').match
 _CURLY_CLOSE: Final = {"\u201c": "\u201d", "\u2018": "\u2019"}  # “ ends at ”, ‘ at ’
-_CLOSE_FIRST: Final = frozenset("}],\"'/:#)")  # what a close pattern can start with (after spaces)
+# What a close pattern can start with (after spaces); and, after spaces only, a value that
+# follows a string with its comma missing.
+_CLOSE_FIRST: Final = frozenset("}],\"'/:#)`{[\u201c")
+_CLOSE_AFTER_SPACE: Final = frozenset("-0123456789tfnNTFIu")
+_BRACKET_CLOSE: Final = frozenset("]})")
 _COLON_MATCH: Final = _COLON.match
 _HEX4: Final = re.compile(r"[0-9a-fA-F]{4}").fullmatch
 _HEX_PREFIX: Final = re.compile(r"[0-9a-fA-F]{0,3}").fullmatch
@@ -136,13 +139,6 @@ def clean_end(text: str, start: int, n: int) -> int:
         if (cut - 6 - run) % 2 == 0:
             cut -= 6  # half a surrogate pair is no character
     return cut
-
-
-def close_index(stack: list[Frame], in_array: bool) -> int:
-    """The index in :data:`CLOSE` for a string in the innermost container of ``stack``."""
-    kind = (2 if stack[-1].end == ")" else 1) if in_array else 0
-    level = 0 if len(stack) < 2 else 2 if stack[-2].end == ")" else 1
-    return 3 * kind + level
 
 
 class StringReader(EngineState):
@@ -243,21 +239,25 @@ class StringReader(EngineState):
                 # pattern starts with: tell those apart by one character, not by a regex.
                 after = q + 1
                 c = text[after] if after < n else ""
+                spaced = False
                 if c in _SPACE and c:
                     after = _WS(text, after).end()
                     c = text[after] if after < n else ""
-                if not c or c in _CLOSE_FIRST:
+                    spaced = True
+                if not c or c in _CLOSE_FIRST or (spaced and c in _CLOSE_AFTER_SPACE):
                     if close(text, q + 1) is not None:
                         code = 1
+                        if self.s_inner and c in _BRACKET_CLOSE and c != self.stack[-1].end:
+                            # After quotes read as text, a close of the wrong kind does not end
+                            # the string: `"v", ["w"] }` in an object is no `v", ["w` and a typo.
+                            code = 0
                     else:
                         code = 2 if ctx == CTX_OBJ and c == ":" else 0
                 else:
                     code = 0
-            if code == 1 and self.s_inner and ctx > CTX_ROOT:
-                # After quotes read as text, a close of the wrong kind does not end the string:
-                # `"v", ["w"] }` in an object is no string `v", ["w` closed by a typo.
+            if code == 1 and close is None and self.s_inner and ctx > CTX_ROOT:
                 a = _WS(text, q + 1).end()
-                if a < n and text[a] in "]})" and text[a] != self.stack[-1].end:
+                if a < n and text[a] in _BRACKET_CLOSE and text[a] != self.stack[-1].end:
                     code = 0
             if code == 1 and text.startswith(quote, q + 1) and ctx > CTX_ROOT:
                 self._doubled_quote(q + 1, q, ctx)
@@ -325,12 +325,22 @@ class StringReader(EngineState):
         ``at`` still to be decided) is worked out now, for a rewind later.
         """
         text = self.text
-        quote_at = at if at < len(text) and text[at] == self.s_quote else self.s_last
-        if quote_at >= 0 and self.s_rw != quote_at and self.s_ctx == CTX_OBJ:
-            length = self._length_at_comma(quote_at)
-            if length >= 0:
-                self.s_rw = quote_at
-                self.s_rw_len = length
+        if self.s_ctx == CTX_OBJ:
+            # The quote at `at` may start a key (a comma before it); if not, it may end one
+            # (a colon after it), and then the key started at the last inner quote.
+            candidates = [self.s_last]
+            if at < len(text) and text[at] == self.s_quote:
+                candidates.insert(0, at)
+            for quote_at in candidates:
+                if quote_at < 0:
+                    continue
+                if self.s_rw == quote_at:
+                    break
+                length = self._length_at_comma(quote_at)
+                if length >= 0:
+                    self.s_rw = quote_at
+                    self.s_rw_len = length
+                    break
         self._flush(at)
 
     def _length_at_comma(self, last: int) -> int:
@@ -409,7 +419,7 @@ class StringReader(EngineState):
         return 0
 
     def _close_for(self, ctx: int) -> re.Pattern[str]:
-        return CLOSE[close_index(self.stack, ctx == CTX_ARR)]
+        return CLOSE[self.stack[-1].close_at]
 
     def _string_done(self, value: str) -> None:
         ctx = self.s_ctx
