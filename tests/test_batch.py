@@ -59,8 +59,8 @@ def answer(request: RecordedRequest) -> Reply | str:
     if text.startswith("cutoff"):
         return '{"locations": [{"city": "New Yo'
     if text.startswith("fenced"):
-        return '```json\n{"locations": [{"city": "Oslo"}]}\n```'
-    return Reply.json({"locations": [{"city": city_of(text)}]}, usage=Usage(300, 20))
+        return '```json\n{"locations": [{"city": "Oslo", "country": "Norway"}]}\n```'
+    return Reply.json({"locations": [{"city": city_of(text), "country": None}]}, usage=Usage(300, 20))
 
 
 class Sleeps:

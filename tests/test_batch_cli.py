@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from extractkit import DatasetError, UserError
-from extractkit.cli import batch
+from extractkit.cli import main
+from extractkit.cli.loading import load_extractor
+from extractkit.datasets import read_inputs
 from extractkit.testing.openai_jobs import OpenAIJobs, add_openai_jobs
 from extractkit.testing.openapi import spec_validator
 from extractkit.testing.server import RecordedRequest, Reply, ScriptedChatServer
@@ -20,9 +22,14 @@ from extractkit.testing.server import RecordedRequest, Reply, ScriptedChatServer
 
 def answer(request: RecordedRequest) -> Reply | str:
     text = request.last_user_text
+    system = str(request.messages[0].get("content", "")) if request.messages else ""
+    if "Options:" in system:  # the intent router, one-token mode: answer the option's number
+        options = re.findall(r"^(\d+)\. (.+)$", system, re.MULTILINE)
+        wanted = "payslip" if "payslip" in text else "day off"
+        return next(number for number, description in options if wanted in description)
     if text.startswith("garbled"):
         return "no idea"
-    return Reply.json({"locations": [{"city": text.rsplit(" ", 1)[-1]}]})
+    return Reply.json({"locations": [{"city": text.rsplit(" ", 1)[-1], "country": None}]})
 
 
 @pytest.fixture
@@ -45,10 +52,7 @@ def project(server: ScriptedChatServer) -> Path:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="extractkit")
-    batch.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def rows(path: Path) -> list[dict[str, object]]:
@@ -58,8 +62,8 @@ def rows(path: Path) -> list[dict[str, object]]:
 def test_run_writes_one_line_per_input_in_order(
     jobs: OpenAIJobs, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = run(["batch", "run", "location", "inputs.txt", "--out", "results.jsonl", "--poll-interval", "0"])
-    assert code == 0
+    code = run(["batch", "run", "location", "inputs.txt", "-o", "results.jsonl", "--poll-interval", "0"])
+    assert code == 1  # one input failed
     out = rows(Path("results.jsonl"))
     assert [r["input"] for r in out] == ["nurse in Paris", "garbled words", "cook in Rome"]
     assert [r["ok"] for r in out] == [True, False, True]
@@ -114,25 +118,41 @@ def test_extractor_specs_and_input_errors(
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert batch.load_extractor("my_extractors:Cities", model="openai:gpt-4o").name == "cities"
-    assert str(batch.load_extractor("my_extractors:Cities", model="openai:gpt-4o").resolve_model()) == (
+    assert load_extractor("my_extractors:Cities", model="openai:gpt-4o").name == "cities"
+    assert str(load_extractor("my_extractors:Cities", model="openai:gpt-4o").resolve_model()) == (
         "openai:gpt-4o"
     )
-    assert batch.load_extractor("my_extractors:ready").name == "cities"
-    assert batch.load_extractor("my_extractors:make").name == "cities"
+    assert load_extractor("my_extractors:ready").name == "cities"
+    assert load_extractor("my_extractors:make").name == "cities"
     with pytest.raises(UserError, match="not an Extractor"):
-        batch.load_extractor("my_extractors:not_one")
-    with pytest.raises(UserError, match="cannot be loaded"):
-        batch.load_extractor("my_extractors:Missing")
-    with pytest.raises(UserError, match="module:attr"):
-        batch.load_extractor("nonsense")
+        load_extractor("my_extractors:not_one")
+    with pytest.raises(UserError, match="has no 'Missing'"):
+        load_extractor("my_extractors:Missing")
+    with pytest.raises(UserError, match="module:Class"):
+        load_extractor("nonsense")
     with pytest.raises(UserError, match="--model"):
-        batch.load_extractor("my_extractors:ready", model="openai:gpt-4o")
+        load_extractor("my_extractors:ready", model="openai:gpt-4o")
+    with pytest.raises(UserError, match="--routes is only for routers"):
+        load_extractor("my_extractors:Cities", routes="routes.json")
     sys.modules.pop("my_extractors", None)
 
     Path("bad.jsonl").write_text('"ok"\n{"input": 3}\n')
     with pytest.raises(DatasetError) as info:
-        batch.read_inputs("bad.jsonl")
+        read_inputs("bad.jsonl")
     assert info.value.line == 2
     with pytest.raises(DatasetError, match="does not exist"):
-        batch.read_inputs("missing.txt")
+        read_inputs("missing.txt")
+
+
+def test_batch_run_takes_a_router_with_routes_like_every_command(
+    jobs: OpenAIJobs, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `batch run intent` once failed where `dataset build --extractor intent` worked: one loader now.
+    Path("routes.json").write_text('{"holiday": "Book a day off", "payslip": "Get a payslip"}')
+    Path("messages.txt").write_text("a day off please\nwhere is my payslip\n")
+    argv = ["batch", "run", "intent", "messages.txt", "--routes", "routes.json", "--poll-interval", "0"]
+    assert run(argv) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["value"] for r in rows] == ["holiday", "payslip"]
+    assert run(["batch", "run", "intent", "messages.txt", "--poll-interval", "0"]) == 2
+    assert "give its routes with --routes" in capsys.readouterr().err

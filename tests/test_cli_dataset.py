@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Iterator
@@ -10,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from extractkit.cli import dataset
+from extractkit.cli import main
+from extractkit.cli.loading import load_extractor
 from extractkit.extractors import IntentRouter, LocationExtractor
 from extractkit.store import Exchange, open_store
 from extractkit.testing.openapi import spec_validator
@@ -21,13 +21,7 @@ KEY = "sk-test-cli-dataset-0123456789"
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="extractkit")
-    sub = parser.add_subparsers()
-    dataset.register(sub)
-    args = parser.parse_args(list(argv))
-    result = args.func(args)
-    assert isinstance(result, int)
-    return result
+    return main(list(argv))
 
 
 @pytest.fixture
@@ -54,7 +48,7 @@ def store_url(tmp_path: Path) -> str:
 
 def test_build_from_the_store(store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "train.jsonl"
-    assert run("dataset", "build", "--store", store_url, "--extractor", "location", "--out", str(out)) == 0
+    assert run("dataset", "build", "--store", store_url, "--extractor", "location", "-o", str(out)) == 0
     captured = capsys.readouterr()
     assert f"wrote 2 example(s) to {out}" in captured.out
     assert "estimated cost $" in captured.out and "tokens per example" in captured.out
@@ -72,7 +66,7 @@ def test_build_names_an_invalid_included_record_and_writes_nothing(
     out = tmp_path / "train.jsonl"
     assert run("dataset", "build", "--store", store_url, "--extractor", "location", "-o", str(out)) == 1
     err = capsys.readouterr().err
-    assert f"record {rome.id}" in err and "'chef in Rome'" in err
+    assert f"record {rome.id[:12]}" in err and "'chef in Rome'" in err
     assert not out.exists()
     assert (
         run(
@@ -92,7 +86,7 @@ def test_build_names_an_invalid_included_record_and_writes_nothing(
 
 
 def test_build_without_a_source_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run("dataset", "build", "--extractor", "location", "--out", "x.jsonl") == 2
+    assert run("dataset", "build", "--extractor", "location", "-o", "x.jsonl") == 2
     assert "--labels FILE or --store URL" in capsys.readouterr().err
 
 
@@ -121,7 +115,7 @@ def test_label_is_resumable_and_build_uses_the_students_prompt(
     labels = tmp_path / "labels.jsonl"
     argv = ["dataset", "label", str(inputs), "--teacher-model", "openai:gpt-4o", "--extractor", "location"]
 
-    assert run(*argv, "--out", str(labels)) == 0
+    assert run(*argv, "-o", str(labels)) == 0
     captured = capsys.readouterr()
     assert "3 of 3 input(s) labelled" in captured.out and "(3 new, 0 from earlier runs" in captured.out
     assert captured.err.endswith("3/3 labelled, 0 failed\n")
@@ -129,14 +123,12 @@ def test_label_is_resumable_and_build_uses_the_students_prompt(
     assert "job-search queries" in server.requests[0].body["messages"][0]["content"]  # the full prompt
 
     inputs.write_text("designer in Paris\nnurse in Lyon\nchef in Rome\npilot in Oslo\n")
-    assert run(*argv, "--out", str(labels), "--quiet") == 0
+    assert run(*argv, "-o", str(labels), "--quiet") == 0
     assert "(1 new, 3 from earlier runs" in capsys.readouterr().out
     assert len(server.requests) == 4  # only the new input was sent
 
     train = tmp_path / "train.jsonl"
-    assert (
-        run("dataset", "build", "--labels", str(labels), "--extractor", "location", "--out", str(train)) == 0
-    )
+    assert run("dataset", "build", "--labels", str(labels), "--extractor", "location", "-o", str(train)) == 0
     rows = [json.loads(line) for line in train.read_text().splitlines()]
     assert len(rows) == 4
     assert {r["messages"][0]["content"] for r in rows} == {LocationExtractor.instructions}
@@ -200,7 +192,7 @@ def test_validate_a_router_file_with_routes_from_a_file(
         f"{path}:1: error: the system message contains the teacher prompt" in out
     )  # render() is the full prompt
     assert f"{path}:3: error: the assistant answer does not match IntentRouter's schema" in out
-    assert run("dataset", "validate", str(path), "--extractor", "intent") == 1
+    assert run("dataset", "validate", str(path), "--extractor", "intent") == 2  # a usage error
     assert "give its routes with --routes" in capsys.readouterr().err
 
 
@@ -216,7 +208,8 @@ def test_split_prints_the_counts_per_route(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert f"train: 16 example(s) -> {tmp_path / 'router_train.jsonl'}" in out
     assert "  a: 12 train, 3 validation" in out and "  b: 4 train, 1 validation" in out
-    assert run("dataset", "split", str(tmp_path / "none.jsonl")) == 1
+    assert run("dataset", "split", str(tmp_path / "none.jsonl")) == 2
+    assert "none.jsonl does not exist" in capsys.readouterr().err
 
 
 def test_user_extractors_are_loaded_from_module_paths(
@@ -228,7 +221,7 @@ def test_user_extractors_are_loaded_from_module_paths(
         "class Skills(Extractor[list[str]]):\n"
         "    instructions = 'List the skills.'\n"
     )
-    extractor = dataset.load_extractor("skills_ex:Skills")
+    extractor = load_extractor("skills_ex:Skills")
     assert type(extractor).__name__ == "Skills"
     path = tmp_path / "skills.jsonl"
     row = {
@@ -240,7 +233,37 @@ def test_user_extractors_are_loaded_from_module_paths(
     }
     path.write_text(json.dumps(row) + "\n")
     assert run("dataset", "validate", str(path), "--extractor", "skills_ex:Skills") == 0
-    assert run("dataset", "validate", str(path), "--extractor", "skills_ex:Nope") == 1
+    assert run("dataset", "validate", str(path), "--extractor", "skills_ex:Nope") == 2
     assert "has no 'Nope'" in capsys.readouterr().err
-    assert run("dataset", "validate", str(path), "--extractor", "sentiment") == 1
+    assert run("dataset", "validate", str(path), "--extractor", "sentiment") == 2
     assert "unknown extractor 'sentiment'" in capsys.readouterr().err
+
+
+def test_validate_without_an_extractor_parses_json_answers_and_split_refuses_broken_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def row(i: int, answer: str) -> str:
+        messages = [
+            {"role": "system", "content": LocationExtractor.instructions},
+            {"role": "user", "content": f"designer in town {i}"},
+            {"role": "assistant", "content": answer},
+        ]
+        return json.dumps({"messages": messages})
+
+    rows = [row(i, json.dumps({"locations": [{"city": f"T{i}", "country": None}]})) for i in range(12)]
+    rows[5] = row(5, '{"locations":[{"city":"Lyon","country":"France"}]')  # the missing brace
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+
+    assert run("dataset", "validate", str(path)) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:6: error: the assistant answer is not valid JSON" in out
+    assert "answers: JSON, each one parsed" in out
+    assert run("dataset", "validate", str(path), "--no-json-answers") == 0
+    capsys.readouterr()
+
+    assert run("dataset", "split", str(path)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("extractkit: error: ") and "line 6: the assistant answer is not valid JSON" in err
+    assert not (tmp_path / "train_train.jsonl").exists()
+    assert run("dataset", "split", str(path), "--no-json-answers") == 0

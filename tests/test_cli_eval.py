@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from extractkit import Usage
-from extractkit.cli import eval as eval_cli
+from extractkit.cli import main
 from extractkit.evals import load_cases
 from extractkit.store import Exchange, open_store
 from extractkit.testing.openapi import spec_validator
@@ -87,12 +86,7 @@ max_attempts = 2
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="extractkit")
-    eval_cli.register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    result = args.func(args)
-    assert isinstance(result, int)
-    return result
+    return main(list(argv))
 
 
 def test_run_prints_the_side_by_side_table_and_uses_the_cache(
@@ -125,7 +119,7 @@ def test_thresholds_set_the_exit_status_and_the_json_report(
     config = write_config(tmp_path, server)
     report = tmp_path / "report.json"
     status = run(
-        "eval", "run", str(config), "--quiet", "--format", "json", "--out", str(report),
+        "eval", "run", str(config), "--quiet", "--format", "json", "-o", str(report),
         "--threshold", "finetuned/accuracy=0.9",
     )  # fmt: skip
     assert status == 1
@@ -147,7 +141,7 @@ def test_html_and_markdown_reports(
     config = write_config(tmp_path, server)
     page = tmp_path / "out" / "report.html"
     page.parent.mkdir()
-    assert run("eval", "run", str(config), "--quiet", "--format", "html", "--out", str(page)) == 0
+    assert run("eval", "run", str(config), "--quiet", "--format", "html", "-o", str(page)) == 0
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and '<svg id="chart"' in html
     assert 'data-case="cases.yaml:3"' in html  # the Boston case, named by its line
@@ -184,7 +178,7 @@ def test_custom_scorer_and_replay_candidate_from_the_config(
     assert data["metrics"]["production"]["errors"] == {"MissingAnswer": 1}
 
 
-def test_bad_configs_exit_2_and_name_the_problem(
+def test_bad_configs_exit_2_bad_data_1_and_name_the_problem(
     server: ScriptedChatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, server, extra="colour = 'blue'")
@@ -192,20 +186,18 @@ def test_bad_configs_exit_2_and_name_the_problem(
     assert "'colour' is not a known key" in capsys.readouterr().err
     config = write_config(tmp_path, server)
     (tmp_path / "cases.yaml").write_text("- input: x\n  expected: {}\n- input: y\n")
-    assert run("eval", "run", str(config)) == 2
+    assert run("eval", "run", str(config)) == 1  # a bad data file (DatasetError), not a usage error
     assert "cases.yaml:3: the case has no 'expected'" in capsys.readouterr().err
     config = write_config(tmp_path, server, candidates='\n[candidates.bad]\nprompt_variant = "long"\n')
     assert run("eval", "run", str(config)) == 2
     assert "'candidates.bad' is invalid" in capsys.readouterr().err
-    assert run("eval", "run", str(tmp_path / "missing.toml")) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert run("eval", "run", str(tmp_path / "missing.toml")) == 2  # argparse: a usage error
+    assert "missing.toml does not exist" in capsys.readouterr().err
     assert run("eval", "run", str(write_config(tmp_path, server)), "--threshold", "speed=3") == 2
     assert "unknown metric 'speed'" in capsys.readouterr().err
     assert server.requests == []  # nothing was paid for a config that could not run
     config = write_config(tmp_path, server)
-    assert (
-        run("eval", "run", str(config), "--quiet", "--out", str(tmp_path / "no" / "such" / "dir.html")) == 2
-    )
+    assert run("eval", "run", str(config), "--quiet", "-o", str(tmp_path / "no" / "such" / "dir.html")) == 1
     assert "cannot write" in capsys.readouterr().err
     asked = len(server.requests)
     assert run("eval", "run", str(config), "--quiet") == 0
@@ -232,3 +224,21 @@ def test_cases_command_exports_the_records_chosen_for_training(
     assert (case.input, case.expected) == ("designer in Paris", RIGHT["designer in Paris"])
     assert run("eval", "cases", "--store", url, "--extractor", "intent", "-o", str(out)) == 1
     assert "no included records for extractor 'intent'" in capsys.readouterr().err
+
+
+def test_the_config_can_come_from_stdin_with_paths_relative_to_the_current_folder(
+    server: ScriptedChatServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import io
+    import os
+
+    config = write_config(tmp_path, server)
+    monkeypatch.chdir(tmp_path)  # cases.yaml and the cache are named relative to here
+    monkeypatch.setattr("sys.stdin", io.StringIO(config.read_text()))
+    assert run("eval", "run", "-", "--quiet", "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {c["name"] for c in report["candidates"]} == {"teacher", "finetuned"}
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".extractkit-stdin-")]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
+import shlex
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from extractkit import UserError
-from extractkit.cli import finetune
+from extractkit.cli import main
 from extractkit.testing.openai_jobs import OpenAIJobs, add_openai_jobs
 from extractkit.testing.openapi import spec_validator
 from extractkit.testing.server import ScriptedChatServer
@@ -58,10 +57,7 @@ def project(server: ScriptedChatServer) -> Path:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="extractkit")
-    finetune.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 class Terminal(io.StringIO):
@@ -97,9 +93,10 @@ def test_start_shows_the_cost_follows_and_switches_the_config(
 def test_start_refuses_without_a_terminal_or_yes(
     server: ScriptedChatServer, jobs: OpenAIJobs, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(UserError, match="--yes"):
-        run(["finetune", "start", "train.jsonl", "--extractor", "location", "--model", BASE])
-    assert "estimated cost" in capsys.readouterr().out  # the estimate is still shown
+    assert run(["finetune", "start", "train.jsonl", "--extractor", "location", "--model", BASE]) == 2
+    captured = capsys.readouterr()
+    assert "estimated cost" in captured.out  # the estimate is still shown
+    assert captured.err.startswith("extractkit: error: not starting") and "--yes" in captured.err
     assert jobs.files == {} and jobs.jobs == {}
 
 
@@ -152,10 +149,8 @@ def test_cancel(
     (job_id,) = jobs.jobs
     assert run(["finetune", "cancel", job_id]) == 0
     assert f"{job_id}  cancelled" in capsys.readouterr().out
-    from extractkit import FineTuneError
-
-    with pytest.raises(FineTuneError, match="cancelled"):
-        run(["finetune", "follow", job_id, "--poll-interval", "0"])
+    assert run(["finetune", "follow", job_id, "--poll-interval", "0"]) == 1  # FineTuneError
+    assert f"fine-tuning job {job_id} was cancelled" in capsys.readouterr().err
 
 
 def test_list_when_empty_and_bad_training_file(
@@ -164,9 +159,52 @@ def test_list_when_empty_and_bad_training_file(
     assert run(["finetune", "list"]) == 0
     assert "no fine-tuning jobs" in capsys.readouterr().out
     Path("bad.jsonl").write_text('{"messages": []}\n')
-    from extractkit import DatasetError
-
-    with pytest.raises(DatasetError) as info:
-        run(["finetune", "start", "bad.jsonl", "--extractor", "location", "--model", BASE, "-y"])
-    assert info.value.line == 1
+    assert run(["finetune", "start", "bad.jsonl", "--extractor", "location", "--model", BASE, "-y"]) == 1
+    assert "bad.jsonl:1" in capsys.readouterr().err  # a DatasetError naming the line
     assert jobs.files == {}
+
+
+@pytest.mark.realmodel
+def test_a_local_job_prints_a_resume_command_that_reaches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from extractkit.local.models import missing_extras
+
+    missing = missing_extras(serve=False, train=True)
+    if missing:
+        pytest.skip(f"the local extra is not installed ({', '.join(missing)}): bash scripts/install-local.sh")
+    models = tmp_path / "models"
+    Path("extractkit.toml").write_text(f'[backends.local]\ntype = "local"\nmodels_dir = "{models}"\n')
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"nurse in {city}"},
+                {"role": "assistant", "content": json.dumps({"locations": [{"city": city}]})},
+            ]
+        }
+        for city in ("Paris", "Rome", "Oslo", "Lima")
+    ]
+    Path("train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # A base model file that is not a model: the job is created, then fails in seconds, not minutes.
+    Path("broken.gguf").write_bytes(b"not a gguf file")
+    start = ["finetune", "start", "train.jsonl", "--provider", "local", "--extractor", "location"]
+    start += ["--model", "broken.gguf", "--yes", "--poll-interval", "0"]
+
+    # A local job trains inside the process: leaving it behind would end it.
+    assert run([*start, "--no-follow"]) == 2
+    assert "drop --no-follow" in capsys.readouterr().err
+
+    assert run(start) == 1
+    captured = capsys.readouterr()
+    hint = captured.out.split("follow (or resume) with: ", 1)[1].splitlines()[0]
+    words = shlex.split(hint)
+    assert words[:3] == ["extractkit", "finetune", "follow"] and words[4:] == ["--provider", "local"]
+    job_id = words[3]
+    assert (models / "jobs" / f"{job_id}.json").is_file()  # the job lives in the configured models_dir
+
+    # The printed command, as printed, reaches the job and reports how it ended.
+    assert run(words[1:]) == 1
+    assert f"fine-tuning job {job_id} failed" in capsys.readouterr().err
+    # Without --provider local it would have asked OpenAI about a job OpenAI never saw.
+    assert run(words[1:4]) == 1
+    assert "blocked a request to the provider default endpoint" in capsys.readouterr().err

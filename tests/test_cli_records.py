@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -10,20 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from extractkit.cli import records
+from extractkit.cli import main, records
 from extractkit.store import Exchange, open_store
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="extractkit")
-    sub = parser.add_subparsers()
-    records.register(sub)
-    args = parser.parse_args(list(argv))
-    result = args.func(args)
-    assert isinstance(result, int)
-    return result
+    return main(list(argv))
 
 
 @pytest.fixture
@@ -142,14 +135,18 @@ def test_correct_reads_a_file(db: str, tmp_path: Path) -> None:
         assert record is not None and record.training_output["locations"][0]["country"] == "France"
 
 
-def test_errors_are_reported_not_raised(db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run("records", "show", "--store", db, "ffff") == 1
-    assert "no record with id 'ffff'" in capsys.readouterr().err
-    assert run("records", "correct", "--store", db, "aaaa", "{not json") == 1
-    assert "not valid JSON" in capsys.readouterr().err
-    assert run("records", "correct", "--store", db, "aaaa") == 1
-    assert "--file" in capsys.readouterr().err
-    assert run("records", "list", "--store", "mysql://x/y") == 1
+def test_errors_are_one_line_and_an_exit_code(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Every one is something the command line got wrong: a usage error, 2, one line, no traceback.
+    for argv, said in (
+        (("show", "ffff"), "no record with id 'ffff'"),
+        (("correct", "aaaa", "{not json"), "not valid JSON"),
+        (("correct", "aaaa"), "--file"),
+    ):
+        assert run("records", *argv[:1], "--store", db, *argv[1:]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("extractkit: error: ") and said in err and "Traceback" not in err
+        assert err.count("\n") == 1
+    assert run("records", "list", "--store", "mysql://x/y") == 2
     assert "unknown store URL scheme" in capsys.readouterr().err
 
 

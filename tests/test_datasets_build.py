@@ -100,7 +100,7 @@ def test_exchanges_recorded_by_a_real_extraction_train_with_the_short_prompt(sto
     (example,) = dataset.examples
     assert example.messages[0]["content"] == LocationExtractor.instructions
     assert example.messages[1]["content"] == "Designer in PARIS"
-    assert example.source == f"record {recorded[0].id}"
+    assert example.source == f"record {recorded[0].id[:12]}"
 
 
 def test_failed_and_invalid_included_records_are_named_and_nothing_is_written(
@@ -116,8 +116,8 @@ def test_failed_and_invalid_included_records_are_named_and_nothing_is_written(
         build_from_store(store, LocationExtractor(), path=out)
 
     message = str(caught.value)
-    assert f"record {failed}" in message and "UnparseableOutputError" in message
-    assert f"record {invalid}" in message and "locations" in message
+    assert f"record {failed[:12]}" in message and "UnparseableOutputError" in message
+    assert f"record {invalid[:12]}" in message and "locations" in message
     assert "2 problem(s)" in message
     assert not out.exists()
 

@@ -107,3 +107,25 @@ def test_split_dataset_stratifies_built_router_datasets() -> None:
     train, valid = split_dataset(Dataset(examples), validation=0.2, seed=0)
     assert Counter(e.route for e in valid.examples) == Counter({"a": 2, "b": 2})
     assert len(train) == 16
+
+
+def test_split_validates_first_and_refuses_invalid_lines(tmp_path: Path) -> None:
+    path = tmp_path / "router.jsonl"
+    lines = [router_line(i, "a" if i % 2 else "b") for i in range(10)]
+    lines[3] = lines[3].replace('\\"}"}', '\\""}')  # the answer loses its closing brace
+    lines.insert(6, "{not json")
+    path.write_text("\n".join(lines) + "\n\n")  # a trailing blank line is dropped, not an error
+    with pytest.raises(DatasetError) as caught:
+        split_file(path)
+    message = str(caught.value)
+    assert "line 4: the assistant answer is not valid JSON" in message and "line 7:" in message
+    assert caught.value.line == 4
+    assert not (tmp_path / "router_train.jsonl").exists()  # nothing written
+    # The caller who knows better can skip the check; the bad lines are then copied verbatim.
+    result = split_file(path, check=False, stratify="none")
+    assert result.train + result.validation == 11 and result.report is None
+    lines.pop(6)
+    lines[3] = router_line(3, "a")
+    path.write_text("\n".join(lines) + "\n")
+    result = split_file(path)
+    assert result.report is not None and result.report.ok and result.train + result.validation == 10

@@ -20,7 +20,6 @@ from extractkit.datasets import (
     build_from_labels,
     label_inputs,
     label_inputs_sync,
-    read_inputs,
     validate_file,
 )
 from extractkit.exceptions import DatasetError, InvalidOutputError
@@ -250,17 +249,3 @@ async def test_a_teacher_behind_the_openai_client_is_retried_and_never_pays_twic
     assert run.cost is not None and run.cost > 0 and again.cost == 0
     body = server.requests[-1].body
     assert body["model"] == "gpt-4o" and TEACHER_TEXT in body["messages"][0]["content"]
-
-
-def test_read_inputs_from_text_and_jsonl(tmp_path: Path) -> None:
-    text = tmp_path / "inputs.txt"
-    text.write_text("job in Paris\n\n  \njob in Rome\n")
-    assert read_inputs(text) == ["job in Paris", "job in Rome"]
-    jsonl = tmp_path / "inputs.jsonl"
-    chat = {"messages": [{"role": "user", "content": "job in Oslo"}, {"role": "assistant", "content": "{}"}]}
-    jsonl.write_text('"job in Lyon"\n{"input": "job in Nice"}\n' + json.dumps(chat) + "\n")
-    assert read_inputs(jsonl) == ["job in Lyon", "job in Nice", "job in Oslo"]
-    jsonl.write_text('"ok"\n{"text": "no input key"}\n')
-    with pytest.raises(DatasetError, match=r"inputs.jsonl:2: no input found") as caught:
-        read_inputs(jsonl)
-    assert caught.value.line == 2

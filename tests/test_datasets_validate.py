@@ -235,3 +235,53 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
     assert codes(validate_file(empty))[0] == [(0, "empty_file")]
     with pytest.raises(DatasetError, match="does not exist"):
         validate_file(tmp_path / "missing.jsonl")
+
+
+def test_json_answers_are_detected_and_each_one_parsed_with_its_line() -> None:
+    # The mistake that ruins a fine-tune: one answer missing its closing brace, no --extractor given.
+    rows = [line(example(f"designer in town {i}")) for i in range(11)]
+    rows.insert(4, line(example("nurse in Lyon", answer='{"locations":[{"city":"Lyon","country":"France"}]')))
+    rows.insert(7, line(example("chef in Rome", answer="Rome, Italy")))
+    report = validate_lines(rows)
+    assert report.json_answers is True
+    assert codes(report)[0] == [(5, "assistant_not_json"), (8, "assistant_not_json")]
+    assert "not valid JSON" in report.errors[0].message and "Lyon" in report.errors[0].message
+    assert "answers: JSON, each one parsed" in report.format()
+    assert report.to_dict()["json_answers"] is True
+
+
+def test_prose_answers_are_not_parsed_unless_asked() -> None:
+    rows = [line(example(f"question {i}", answer=f"Answer number {i}.")) for i in range(11)]
+    rows.append(line(example("one more", answer='{"looks": "like json"}')))
+    report = validate_lines(rows)
+    assert report.ok and report.json_answers is False
+    assert "--json-answers checks them" in report.format()
+    forced = validate_lines(rows, json_answers=True)
+    assert [i.line for i in forced.errors] == list(range(1, 12))
+    # And a JSON file can be told not to parse its answers.
+    broken = [line(example(f"town {i}")) for i in range(11)] + [line(example("x", answer="{oops"))]
+    assert validate_lines(broken).errors and validate_lines(broken, json_answers=False).ok
+
+
+def test_tool_call_arguments_are_always_parsed() -> None:
+    row = {
+        "messages": [
+            {"role": "user", "content": "designer in Paris"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "L", "arguments": '{"city": "Par'}}
+                ],
+            },
+        ],
+    }
+    report = validate_lines([line(row)], json_answers=False)
+    assert codes(report)[0] == [(1, "assistant_not_json")]
+    assert "tool call's arguments" in report.errors[0].message
+
+
+def test_with_an_extractor_the_json_check_is_not_reported_twice() -> None:
+    rows = [line(example(f"town {i}")) for i in range(11)] + [line(example("x", answer='{"locations":[]'))]
+    report = validate_lines(rows, extractor=LocationExtractor())
+    assert codes(report)[0] == [(12, "assistant_not_json")]
+    assert report.json_answers is True

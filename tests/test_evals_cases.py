@@ -162,7 +162,7 @@ def test_cases_from_the_records_chosen_for_training(tmp_path: Path) -> None:
     )  # the failed record has no output to expect, and the unchosen one is not a case
     by_input = {c.input: c for c in cases}
     assert by_input["designer in New York"].id == ny.id[:12]
-    assert by_input["designer in New York"].source == f"store:{ny.id}"
+    assert by_input["designer in New York"].source == f"store:{ny.id[:12]}"
 
 
 def test_training_overlap_warns_and_names_the_cases(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ async def test_reask_replaces_the_failed_turn_and_sums_usage() -> None:
     # Bounded context: each re-ask is the base conversation plus only the latest failed turn.
     assert len(second.messages) == len(third.messages) == 4
     assert second.messages[2].content == '{"locations": [{"city": 5}]}'
-    assert "locations.0.city" in (second.messages[3].content or "")
+    assert "locations[0].city" in (second.messages[3].content or "")
     assert third.messages[2].content == '{"locations": "Paris"}'
     assert "locations" in (third.messages[3].content or "")
 
@@ -104,7 +104,7 @@ async def test_invalid_after_all_attempts_is_a_typed_error_with_usage() -> None:
     assert err.attempts == 2 and len(fake.requests) == 2
     assert err.usage == Usage(200, 20)
     assert err.raw == '{"locations": [{"city": 5}]}'
-    assert any("locations.0.city" in e for e in err.errors)
+    assert any("locations[0].city" in e for e in err.errors)
     assert "max_attempts" in str(err)
 
 
@@ -209,6 +209,8 @@ def test_sync_wrappers_work_repeatedly() -> None:
 async def test_model_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeBackend(lambda r: NY)
     settings = Settings.from_mapping({"extractors": {"location": {"model": "openai:gpt-4.1-mini"}}})
+    # The class default needs its key; without one LocationExtractor goes offline (test_embedded_default).
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert LocationExtractor(settings=Settings()).resolve_model().model == "gpt-4o-mini"  # class default
     assert LocationExtractor(settings=settings).resolve_model().model == "gpt-4.1-mini"  # config
     with LocationExtractor.override(model="openai:gpt-4o", backend=fake):

@@ -126,18 +126,55 @@ def test_lookalike_headers_inside_strings_and_arrays_are_not_tables(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "kept"),
     [
-        '[extractors]\nlocation = { model = "openai:gpt-4o-mini" }\n',
-        '[extractors]\nlocation.model = "openai:gpt-4o-mini"\n',
+        (
+            '[extractors]  # ours\nlocation = { model = "openai:gpt-4o-mini", max_attempts = 2 }\n',
+            "[extractors]  # ours\nlocation = {",
+        ),
+        (
+            '[extractors]\nlocation.model = "openai:gpt-4o-mini"  # dotted\nlocation.max_attempts = 2\n',
+            "location.max_attempts = 2\n",
+        ),
+        ('extractors.location.model = "openai:gpt-4o-mini"  # at the root\n', "  # at the root"),
+        (
+            '# head\n[extractors]\n[extractors.location]  # mine\nprompt_variant = "full"\n\n'
+            "[store]\nurl = 'x'\n",
+            "[extractors.location]  # mine\n",
+        ),
     ],
 )
-def test_layouts_it_cannot_edit_are_refused_with_the_line_to_write(tmp_path: Path, text: str) -> None:
+def test_inline_tables_and_dotted_keys_are_edited_keeping_comments(
+    tmp_path: Path, text: str, kept: str
+) -> None:
+    # The line editor once refused these layouts; tomlkit edits them in place.
     path = write(tmp_path / "extractkit.toml", text)
-    with pytest.raises(ConfigError, match=r"by hand") as info:
+    update = update_extractor_model("location", FT, path=path)
+    new = path.read_text()
+    assert kept in new
+    before = tomllib.loads(text)
+    after = tomllib.loads(new)
+    assert after["extractors"]["location"]["model"] == FT
+    before["extractors"]["location"]["model"] = FT
+    if "prompt_variant" in before["extractors"]["location"]:
+        before["extractors"]["location"]["prompt_variant"] = "minimal"
+    assert after == before  # nothing else changed
+    assert update.previous_model == tomllib.loads(text)["extractors"]["location"].get("model")
+
+
+def test_a_note_on_an_inline_table_is_replaced_not_piled_up(tmp_path: Path) -> None:
+    path = write(tmp_path / "extractkit.toml", '[extractors]\nlocation = { model = "openai:gpt-4o-mini" }\n')
+    update_extractor_model("location", FT, path=path)
+    update_extractor_model("location", FT.replace("abc123", "def456"), path=path)
+    text = path.read_text()
+    assert text.count("extractkit finetune:") == 1 and f'was "{FT}"' in text
+
+
+def test_extractors_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "extractkit.toml", "extractors = 3\n")
+    with pytest.raises(ConfigError, match="'extractors' must be a table"):
         update_extractor_model("location", FT, path=path)
-    assert f'model = "{FT}"' in str(info.value)
-    assert path.read_text() == text  # untouched
+    assert path.read_text() == "extractors = 3\n"
 
 
 def test_invalid_toml_is_refused_and_left_alone(tmp_path: Path) -> None:

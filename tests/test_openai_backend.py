@@ -95,10 +95,13 @@ async def test_429_with_retry_after_then_success(server: ScriptedChatServer) -> 
 async def test_timeouts_end_in_a_typed_error_within_a_bounded_time(server: ScriptedChatServer) -> None:
     server.enqueue(Reply.slow(5, json.dumps(NY)), Reply.slow(5, json.dumps(NY)))
     waits: list[float] = []
-    ex = LocationExtractor(settings=settings_for(server, timeout=0.2), retry=policy(waits, attempts=2))
+    ex = LocationExtractor(
+        settings=settings_for(server, timeout=0.2), retry=policy(waits, attempts=2), deadline=5
+    )
     started = time.perf_counter()
-    with pytest.raises(BackendTimeoutError, match="timed out"):
+    with pytest.raises(BackendTimeoutError, match=r"within the timeout of 0\.2 s") as info:
         await ex.extract("x")
+    assert info.value.bound == "timeout" and info.value.seconds == 0.2
     assert time.perf_counter() - started < 2.0
     assert len(waits) == 1
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import test_store
+from extractkit.exceptions import StoreError
 from extractkit.store import Exchange
 from extractkit.store.writer import BatchWriter
 from test_store import Target, ex
@@ -78,7 +79,7 @@ def test_eight_threads_lose_nothing(target: Target) -> None:
     store.flush()
     assert store.count() == 8 * 300 + 30
     assert _labels(target) == 8 * 300 + 8 * 30
-    assert store.writer.dropped == 0
+    assert store.writer.failed == 0
 
 
 async def test_asyncio_tasks_lose_nothing(target: Target) -> None:
@@ -207,11 +208,11 @@ def test_writer_retries_transient_failures_with_backoff() -> None:
     writer.flush()
     assert sorted(written) == sorted(f"w{i}" for i in range(10))
     assert delays == [0.1, 0.2, 0.25]
-    assert (writer.written, writer.dropped) == (10, 0)
+    assert (writer.written, writer.failed) == (10, 0)
     writer.close()
 
 
-def test_writer_drops_only_the_bad_exchange_on_a_permanent_failure() -> None:
+def test_writer_fails_only_the_bad_exchange_on_a_permanent_failure() -> None:
     written: list[str] = []
 
     def sink(batch: Sequence[Exchange]) -> None:
@@ -222,9 +223,11 @@ def test_writer_drops_only_the_bad_exchange_on_a_permanent_failure() -> None:
     writer = BatchWriter(sink, is_transient=lambda e: False, sleep=lambda s: None)
     for text in ("first", "a", "bad", "b"):
         writer.submit(ex(text))
-    writer.close()
+    with pytest.raises(StoreError, match="cannot store this") as caught:
+        writer.close()
+    assert [e.input for e in caught.value.exchanges] == ["bad"]
     assert sorted(written) == ["a", "b", "first"]
-    assert writer.dropped == 1
+    assert writer.failed == 1
     assert isinstance(writer.last_error, ValueError)
 
 
@@ -234,10 +237,12 @@ def test_writer_gives_up_at_close_after_its_deadline() -> None:
 
     writer = BatchWriter(sink, is_transient=lambda e: True, sleep=lambda s: None)
     writer.submit(ex("lost"))
-    writer.close(timeout=0)
-    assert writer.dropped == 1
+    with pytest.raises(StoreError, match="server gone") as caught:
+        writer.close(timeout=0)
+    assert [e.input for e in caught.value.exchanges] == ["lost"]
+    assert writer.failed == 1
     assert writer.closed
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(StoreError, match="closed"):
         writer.submit(ex("late"))
 
 
@@ -252,7 +257,7 @@ def test_a_forked_child_cannot_use_or_break_the_parents_store(target: Target) ->
         try:
             try:
                 store.record(ex("from the child"))
-            except RuntimeError as exc:
+            except StoreError as exc:
                 code = 0 if "after forking" in str(exc) else 2
             store.close()
         finally:

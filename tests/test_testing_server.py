@@ -17,7 +17,7 @@ import pytest
 
 from extractkit.messages import Usage
 from extractkit.testing.openapi import spec_validator
-from extractkit.testing.server import RecordedRequest, Reply, ScriptedChatServer
+from extractkit.testing.server import RecordedRequest, Reply, ScriptedChatServer, Streamed
 
 USER = [{"role": "user", "content": "graphic designer in New York"}]
 
@@ -232,13 +232,46 @@ def test_models_are_listed_and_unknown_routes_are_404() -> None:
             c.completions.create(model="m", prompt="legacy endpoint")
 
 
-def test_stream_requests_are_refused_clearly() -> None:
-    with (
-        ScriptedChatServer(lambda req: "ok") as srv,
-        sync_client(srv) as client,
-        pytest.raises(openai.BadRequestError, match="stream"),
-    ):
-        client.chat.completions.create(model="m", messages=USER, stream=True)
+def test_streams_server_sent_events_the_official_client_reads() -> None:
+    reply = Reply.json({"city": "Zürich ☃"}, usage=Usage(11, 7), streaming=Streamed(chunk_size=3))
+    with ScriptedChatServer([reply], validate=spec_validator) as srv, sync_client(srv) as client:
+        chunks = list(
+            client.chat.completions.create(
+                model="m", messages=USER, stream=True, stream_options={"include_usage": True}
+            )
+        )
+        assert srv.spec_errors == []  # the stream=true body matched the OpenAPI spec
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert json.loads(text) == {"city": "Zürich ☃"}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (11, 7)
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) == -(-len(text) // 3)
+
+
+def test_streamed_tool_calls_and_no_usage_unless_asked() -> None:
+    reply = Reply(tool_calls=[("record", {"a": 1})], finish_reason="tool_calls")
+    with ScriptedChatServer([reply]) as srv, sync_client(srv) as client:
+        chunks = list(client.chat.completions.create(model="m", messages=USER, stream=True))
+    calls = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    assert calls[0].function is not None and calls[0].function.name == "record" and calls[0].id
+    assert json.loads("".join((c.function.arguments or "") if c.function else "" for c in calls)) == {"a": 1}
+    assert all(c.usage is None for c in chunks)
+
+
+def test_stream_faults_cut_abort_and_split_bytes() -> None:
+    cut = Reply.text("abcdefghij", streaming=Streamed(chunk_size=2, cut_after=2))
+    abort = Reply.text("abcdefghij", streaming=Streamed(chunk_size=2, cut_after=2, abort=True))
+    split = Reply.text('"é☃\\u00e9"', streaming=Streamed(chunks=['"é', "☃\\", 'u00e9"'], split_inside=True))
+    with ScriptedChatServer([cut, abort, split]) as srv, sync_client(srv) as client:
+        pieces = [c.choices[0] for c in client.chat.completions.create(model="m", messages=USER, stream=True)]
+        assert "".join(p.delta.content or "" for p in pieces) == "abcd"  # cut: no finish reason, no [DONE]
+        assert all(p.finish_reason is None for p in pieces)
+        with pytest.raises(openai.APIConnectionError):
+            list(client.chat.completions.create(model="m", messages=USER, stream=True))
+        chunks = list(client.chat.completions.create(model="m", messages=USER, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == '"é☃\\u00e9"'
+    assert Streamed(split_inside=True).writes("é\\n".encode()) == [b"\xc3", b"\xa9\\", b"n"]
 
 
 def test_spec_validation_hook_answers_400_and_records_errors() -> None:

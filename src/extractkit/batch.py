@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 from extractkit.backends.base import check_destination
-from extractkit.backends.openai import OpenAIChatBackend, map_error, to_response
+from extractkit.backends.openai import OpenAIChatBackend, map_error, response_from_json
 from extractkit.bookkeeping import ExtractionRun
 from extractkit.config import BackendConfig
 from extractkit.exceptions import (
@@ -47,6 +47,8 @@ from extractkit.exceptions import (
     ExtractKitError,
     HTTPStatusError,
     InvalidOutputError,
+    ItemError,
+    MalformedResponseError,
     RateLimitError,
     RefusalError,
     RepairError,
@@ -330,7 +332,11 @@ class _Plan:
             return item
         # The hooks (IntentRouter's option shuffle) draw from ctx.rng; seeding it per input lets a
         # resumed run rebuild the very requests the batch holds, and so parse their answers.
-        _, item.ctx, item.request = self.extractor.prepare(text, rng=random.Random(f"{seed}:{index}"))
+        try:
+            _, item.ctx, item.request = self.extractor.prepare(text, rng=random.Random(f"{seed}:{index}"))
+        except Exception as exc:  # isolation: a hook failing on one input fails that input only
+            item.error = ItemError.wrap(exc, f"input {index}: building its request")
+            return item
         envelope = {
             "custom_id": f"{_ID_PREFIX}{index}",
             "method": "POST",
@@ -407,15 +413,13 @@ class _BatchRun(ExtractionRun):
 
 async def _answer(plan: _Plan, item: _Item, body: Any, started: float, table: Any) -> ItemResult[Any]:
     """Run one answer through the extractor's parse and validation, as an online call would."""
-    import openai.types.chat
-
     assert item.ctx is not None and item.request is not None
     ex = plan.extractor
     run = _BatchRun(ex, plan.ref, item.ctx, started, table=table)
     try:
-        response: ChatResponse = to_response(openai.types.chat.ChatCompletion.model_validate(body))
-    except Exception as exc:
-        error = BackendError(f"batch answer for input {item.index} is not a chat completion: {exc}")
+        response: ChatResponse = response_from_json(body, plan.backend.name)
+    except MalformedResponseError as exc:
+        error = MalformedResponseError(f"batch answer for input {item.index}: {exc}", field=exc.field)
         run.note(item.request, None, Usage(), 0)
         run.record(value=None, error=error, repairs=())
         return ItemResult(item.index, item.text, error=error)
@@ -430,6 +434,7 @@ async def _answer(plan: _Plan, item: _Item, body: Any, started: float, table: An
         try:
             if raw is None or not raw.strip():
                 raise RepairError("the answer was empty", raw=raw)
+            item.ctx.actions.clear()
             parsed, repairs = ex.parse(raw, item.ctx)
             value = ex.postprocess(parsed, item.ctx)
         except CutOffAnswer as exc:
@@ -450,7 +455,8 @@ async def _answer(plan: _Plan, item: _Item, body: Any, started: float, table: An
             ) from None
     except ExtractKitError as exc:
         return ItemResult(item.index, item.text, error=exc)
-    return ItemResult(item.index, item.text, extraction=await run.succeed(value, repairs))
+    extraction = await run.succeed(value, (*repairs, *item.ctx.actions))
+    return ItemResult(item.index, item.text, extraction=extraction)
 
 
 def _line_error(record: Mapping[str, Any], batch: BatchJob) -> BackendError:
@@ -603,7 +609,7 @@ async def extract_batch(
     finally:
         if owned:  # a borrowed connection may be serving online calls; it stays open
             await chosen.aclose()
-    return [await session.result(i, answers.get(i), texts) for i in range(len(texts))]
+    return [await session.isolated_result(i, answers.get(i), texts) for i in range(len(texts))]
 
 
 class _Session:
@@ -673,6 +679,15 @@ class _Session:
                     data = await self._retried(functools.partial(self.backend.download, file_id))
                     answers.update((i, (job, r)) for i, r in _parse_lines(data).items() if i in job.inputs)
         return answers
+
+    async def isolated_result(
+        self, index: int, found: tuple[BatchJob, dict[str, Any]] | None, texts: Sequence[Any]
+    ) -> ItemResult[Any]:
+        """:meth:`result`, with whatever it raises (a hook, the store) as this input's error."""
+        try:
+            return await self.result(index, found, texts)
+        except Exception as exc:
+            return ItemResult(index, texts[index], error=ItemError.wrap(exc, f"input {index}"))
 
     async def result(
         self, index: int, found: tuple[BatchJob, dict[str, Any]] | None, texts: Sequence[Any]

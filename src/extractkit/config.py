@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +30,7 @@ __all__ = [
     "CONFIG_FILENAME",
     "BackendConfig",
     "ExtractorConfig",
+    "FrozenOptions",
     "ModelRef",
     "Settings",
     "get_settings",
@@ -93,9 +93,66 @@ def _parse_ref(ref: str) -> ModelRef:
     return ModelRef._parse(ref)
 
 
+@lru_cache(maxsize=64)
+def _default_backend(provider: str) -> BackendConfig:
+    env_key = "OPENAI_API_KEY" if provider == "openai" else None
+    return BackendConfig(provider=provider, type=provider, api_key_env=env_key)
+
+
+class FrozenOptions(Mapping[str, Any]):
+    """A read-only, hashable mapping of a backend's extra options.
+
+    A :class:`BackendConfig` is a cache key (one HTTP client per event loop and
+    configuration value), so every part of it must hash by value. TOML values are
+    strings, numbers, booleans, dates, arrays and tables; arrays and tables hash
+    through a frozen copy.
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = dict(data or {})
+        self._hash = hash(frozenset((k, _frozen(v)) for k, v in self._data.items()))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenOptions):
+            return self._hash == other._hash and self._data == other._data
+        return isinstance(other, Mapping) and self._data == dict(other.items())
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+_NO_OPTIONS = FrozenOptions()
+
+
 @dataclass(frozen=True, slots=True)
 class BackendConfig:
     """How to reach one provider.
+
+    Frozen and hashable by value: the runtime keeps one backend (one HTTP client and
+    its connection pool) per event loop and configuration value, so two equal configs
+    share a client however they were built.
 
     Attributes:
         provider: The name used in model references (the TOML table name).
@@ -107,7 +164,8 @@ class BackendConfig:
         max_concurrency: Requests in flight at once through this backend.
         azure_endpoint: Azure OpenAI resource endpoint (``type = "azure"``).
         api_version: Azure OpenAI API version.
-        options: Other keys, passed to the backend factory.
+        options: Other keys, passed to the backend factory (kept as a read-only
+            :class:`FrozenOptions`).
     """
 
     provider: str
@@ -118,7 +176,21 @@ class BackendConfig:
     max_concurrency: int = 16
     azure_endpoint: str | None = None
     api_version: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = _NO_OPTIONS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, FrozenOptions):
+            object.__setattr__(self, "options", FrozenOptions(self.options) if self.options else _NO_OPTIONS)
+        if self.api_key_env is not None:
+            from extractkit.redaction import looks_like_key, register_key_env
+
+            if looks_like_key(self.api_key_env):
+                raise ConfigError(
+                    f"backends.{self.provider}.api_key_env must name an environment variable, not hold "
+                    "the key (if you pasted a key there, treat it as exposed and rotate it)",
+                    key=f"backends.{self.provider}.api_key_env",
+                )
+            register_key_env(self.api_key_env)  # its value is a secret wherever it shows up
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +204,7 @@ class ExtractorConfig:
     temperature: float | None = None
     max_tokens: int | None = None
     timeout: float | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,14 +221,20 @@ class Settings:
     store_url: str | None = None
     max_concurrency: int = 8
     source: str | None = None
+    deadline: float | None = None
+    on_record_error: Literal["raise", "warn"] = "raise"
+    """What an extraction does when its exchange cannot be recorded (``[store] on_record_error``)."""
 
     def backend(self, provider: str) -> BackendConfig:
-        """The backend config for ``provider``; a default one when not configured."""
+        """The backend config for ``provider``; a default one when not configured.
+
+        The default for a provider is the same object on every call (no config file is
+        the common case, and the runtime caches one client per configuration).
+        """
         cfg = self.backends.get(provider)
         if cfg is not None:
             return cfg
-        env_key = "OPENAI_API_KEY" if provider == "openai" else None
-        return BackendConfig(provider=provider, type=provider, api_key_env=env_key)
+        return _default_backend(provider)
 
     def extractor(self, name: str) -> ExtractorConfig:
         """The ``[extractors.NAME]`` table, empty when absent."""
@@ -174,6 +253,8 @@ class Settings:
         file = Path(path) if path is not None else _discover(env)
         data: dict[str, Any] = {}
         if file is not None:
+            import tomllib  # only with a config file: most zero-config processes never parse TOML
+
             try:
                 with open(file, "rb") as fh:
                     data = tomllib.load(fh)
@@ -193,9 +274,10 @@ class Settings:
         p = _Parser(source)
         p.check_keys(data, "", {"defaults", "backends", "extractors", "prices", "store"})
         defaults = p.table(data, "defaults")
-        p.check_keys(defaults, "defaults", {"model", "max_concurrency"})
+        p.check_keys(defaults, "defaults", {"model", "max_concurrency", "deadline"})
         default_model = p.model_ref(defaults, "defaults.model")
         max_conc = p.integer(defaults, "defaults.max_concurrency", minimum=1, default=8)
+        deadline = p.number(defaults, "defaults.deadline", minimum=_MIN_SECONDS)
 
         backends: dict[str, BackendConfig] = {}
         for name, raw in p.table(data, "backends").items():
@@ -214,8 +296,11 @@ class Settings:
             prices[model] = {k: p.number(raw, f"{key}.{k}", minimum=0.0) for k in raw}  # type: ignore[misc]
 
         store = p.table(data, "store")
-        p.check_keys(store, "store", {"url"})
+        p.check_keys(store, "store", {"url", "on_record_error"})
         store_url = p.string(store, "store.url")
+        on_record_error: Literal["raise", "warn"] = (
+            p.choice(store, "store.on_record_error", ("raise", "warn")) or "raise"
+        )
 
         settings = cls(
             default_model=default_model,
@@ -225,6 +310,8 @@ class Settings:
             store_url=store_url,
             max_concurrency=max_conc,
             source=source,
+            deadline=deadline,
+            on_record_error=on_record_error,
         )
         return settings._with_env(env) if env is not None else settings
 
@@ -232,6 +319,8 @@ class Settings:
         extractors = dict(self.extractors)
         default_model = self.default_model
         store_url = self.store_url
+        deadline = self.deadline
+        on_record_error: Literal["raise", "warn"] = self.on_record_error
         for key, value in env.items():
             if not key.startswith("EXTRACTKIT_"):
                 continue
@@ -240,6 +329,18 @@ class Settings:
                 default_model = str(ModelRef.parse(_env_value(key, value)))
             elif rest == "STORE":
                 store_url = value or None
+            elif rest == "DEADLINE":
+                deadline = _env_seconds(key, value)
+            elif rest.endswith("_DEADLINE"):
+                name = rest[: -len("_DEADLINE")].lower()
+                current = extractors.get(name, ExtractorConfig())
+                extractors[name] = dataclasses.replace(current, deadline=_env_seconds(key, value))
+            elif rest == "ON_RECORD_ERROR":
+                if value not in ("raise", "warn"):
+                    raise ConfigError(
+                        f"environment variable {key} must be 'raise' or 'warn', got {value!r}", source=key
+                    )
+                on_record_error = "raise" if value == "raise" else "warn"
             elif rest.endswith("_MODEL"):
                 name = rest[: -len("_MODEL")].lower()
                 ref = str(ModelRef.parse(_env_value(key, value)))
@@ -253,7 +354,27 @@ class Settings:
             store_url=store_url,
             max_concurrency=self.max_concurrency,
             source=self.source,
+            deadline=deadline,
+            on_record_error=on_record_error,
         )
+
+
+_MIN_SECONDS = 0.001
+
+
+def _env_seconds(key: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= _MIN_SECONDS:
+        raise ConfigError(
+            f"environment variable {key} must be a number of seconds >= {_MIN_SECONDS} ('inf' for no "
+            f"deadline), got {value!r}",
+            key=key,
+            source=key,
+        )
+    return seconds
 
 
 def _env_value(key: str, value: str) -> str:
@@ -371,7 +492,7 @@ class _Parser:
             provider=name,
             type=self.string(raw, f"{key}.type") or ("openai" if name in ("azure",) else name),
             base_url=self.string(raw, f"{key}.base_url"),
-            api_key_env=self.string(raw, f"{key}.api_key_env")
+            api_key_env=self.api_key_env(raw, f"{key}.api_key_env")
             or ("OPENAI_API_KEY" if name == "openai" else None),
             timeout=self.number(raw, f"{key}.timeout", minimum=0.001) or 60.0,
             max_concurrency=self.integer(raw, f"{key}.max_concurrency", minimum=1, default=16),
@@ -379,6 +500,26 @@ class _Parser:
             api_version=self.string(raw, f"{key}.api_version"),
             options=options,
         )
+
+    def api_key_env(self, table: Mapping[str, Any], key: str) -> str | None:
+        """The name of the environment variable holding a key; refuse a key pasted in its place.
+
+        The value is never echoed: if it is a key, the message would leak it.
+        """
+        value = self._get(table, key)
+        if value is None:
+            return None
+        from extractkit.redaction import looks_like_key, register_key_env
+
+        if not isinstance(value, str) or not value or looks_like_key(value):
+            raise self.error(
+                key,
+                "is refused: api_key_env must name an environment variable, not hold the key; write "
+                'e.g. api_key_env = "OPENAI_API_KEY" and put the key in that variable (if you '
+                "pasted a key here, treat it as exposed and rotate it)",
+            )
+        register_key_env(value)  # its value is a secret wherever it shows up
+        return value
 
     def extractor(self, name: str, raw: Any) -> ExtractorConfig:
         key = f"extractors.{name}"
@@ -395,6 +536,7 @@ class _Parser:
                 "temperature",
                 "max_tokens",
                 "timeout",
+                "deadline",
             },
         )
         return ExtractorConfig(
@@ -404,7 +546,8 @@ class _Parser:
             max_attempts=self.opt_integer(raw, f"{key}.max_attempts", minimum=1),
             temperature=self.number(raw, f"{key}.temperature", minimum=0.0),
             max_tokens=self.opt_integer(raw, f"{key}.max_tokens", minimum=1),
-            timeout=self.number(raw, f"{key}.timeout", minimum=0.001),
+            timeout=self.number(raw, f"{key}.timeout", minimum=_MIN_SECONDS),
+            deadline=self.number(raw, f"{key}.deadline", minimum=_MIN_SECONDS),
         )
 
 

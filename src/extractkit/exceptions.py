@@ -11,10 +11,13 @@ ExtractKitError
 ├── BackendError                    talking to the model failed
 │   ├── HTTPStatusError             non-retryable HTTP status (400, 401, 404, ...)
 │   │   ├── AuthenticationError     401/403: the API key is missing or wrong
+│   │   ├── QuotaExceededError      429 insufficient_quota: check billing (never retried)
 │   │   └── ServerError             5xx after all transport retries
 │   ├── RateLimitError              429 after all transport retries (retry_after)
-│   ├── BackendTimeoutError         the request took longer than the timeout
+│   ├── BackendTimeoutError         a request passed its timeout, or the call its deadline
 │   ├── BackendConnectionError      the connection failed or dropped
+│   ├── MalformedResponseError      a 200 whose body is not a chat completion (names the field)
+│   ├── RequestBudgetError          an input's request budget is spent (dataset label)
 │   └── RealRequestBlockedError     a test tried to reach a real model (tripwire)
 ├── ExtractionError                 the model gave no valid output
 │   ├── TruncatedOutputError        finish_reason="length": raise max_tokens
@@ -22,6 +25,10 @@ ExtractKitError
 │   ├── UnparseableOutputError      no JSON value could be recovered
 │   │   └── RepairError             raised by extractkit.repair on its own
 │   └── InvalidOutputError          JSON parsed but failed validation on every attempt
+├── ItemError                       an unexpected exception in one item of a many-input call
+├── StoreError                      the exchange store could not read or write (counts on flush)
+│   ├── StoreUnavailableError       locked past its timeout, or the server unreachable after retries
+│   └── RecordingError              an extraction's exchange was not recorded; carries the paid value
 ├── DatasetError                    training data problems (line numbers)
 └── FineTuneError                   fine-tuning job failed, was cancelled or rejected
 ```
@@ -29,14 +36,21 @@ ExtractKitError
 Errors about one extraction carry what is known of it: the raw text, the
 usage and cost summed over all attempts, the attempt count and the exchange id
 when the exchange was recorded.
+
+No message carries a secret: ``str()`` and ``repr()`` of every error pass
+through :func:`extractkit.redaction.redact`, so an API key a server echoes
+back never reaches a log or a terminal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from extractkit.messages import Usage
+    from extractkit.results import Extraction
+    from extractkit.store.exchange import Exchange
 
 __all__ = [
     "AuthenticationError",
@@ -50,11 +64,18 @@ __all__ = [
     "FineTuneError",
     "HTTPStatusError",
     "InvalidOutputError",
+    "ItemError",
+    "MalformedResponseError",
+    "QuotaExceededError",
     "RateLimitError",
     "RealRequestBlockedError",
+    "RecordingError",
     "RefusalError",
     "RepairError",
+    "RequestBudgetError",
     "ServerError",
+    "StoreError",
+    "StoreUnavailableError",
     "TruncatedOutputError",
     "UnparseableOutputError",
     "UserError",
@@ -62,7 +83,23 @@ __all__ = [
 
 
 class ExtractKitError(Exception):
-    """Root of every error extractkit raises."""
+    """Root of every error extractkit raises. Its text never holds a secret (see the module docs)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Raised while handling a vendor error (``raise ... from exc``), that error becomes this
+        # one's cause and is printed in every traceback: scrub the key a server echoed out of it.
+        _scrub_handled_error()
+
+    def __str__(self) -> str:
+        from extractkit.redaction import redact
+
+        return redact(super().__str__())
+
+    def __repr__(self) -> str:
+        from extractkit.redaction import redact
+
+        return redact(super().__repr__())
 
 
 class UserError(ExtractKitError, ValueError):
@@ -103,7 +140,8 @@ class BackendError(ExtractKitError):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.provider_message = provider_message
+        # The provider's text is where an echoed key shows up; keep it out of the attribute too.
+        self.provider_message = provider_message if provider_message is None else _redact(provider_message)
 
 
 class HTTPStatusError(BackendError):
@@ -112,6 +150,13 @@ class HTTPStatusError(BackendError):
 
 class AuthenticationError(HTTPStatusError):
     """The server rejected the credentials (401/403)."""
+
+
+class QuotaExceededError(HTTPStatusError):
+    """HTTP 429 with ``insufficient_quota``: the account is out of credit. Waiting will not fix it.
+
+    Never retried (a retry is another refused request); check the plan and billing.
+    """
 
 
 class ServerError(HTTPStatusError):
@@ -138,15 +183,65 @@ class RateLimitError(BackendError):
 
 
 class BackendTimeoutError(BackendError):
-    """The request did not complete within its timeout."""
+    """A request did not complete within its timeout, or the call ran past its deadline.
+
+    Attributes:
+        bound: ``"timeout"`` (one request, connect to last byte; retried) or ``"deadline"``
+            (the whole call, retries and re-asks included; never retried).
+        seconds: The bound that was exceeded, when known.
+    """
 
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bound: str = "timeout",
+        seconds: float | None = None,
+        status_code: int | None = None,
+        provider_message: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, provider_message=provider_message)
+        self.bound = bound
+        self.seconds = seconds
+        if bound == "deadline":
+            self.retryable = False
 
 
 class BackendConnectionError(BackendError):
     """The connection could not be made or was dropped mid-request."""
 
     retryable = True
+
+
+class MalformedResponseError(BackendError):
+    """The server answered 200, but the body is not a chat completion extractkit can read.
+
+    Not retried: a server that sends a malformed body usually sends it every time.
+
+    Attributes:
+        field: The JSON path of the field at fault (``choices[0].message.content``), or
+            ``"body"`` / ``"content-type"`` for the body as a whole.
+    """
+
+    def __init__(self, message: str, *, field: str, status_code: int | None = 200) -> None:
+        super().__init__(message, status_code=status_code)
+        self.field = field
+
+
+class RequestBudgetError(BackendError):
+    """The request budget of one input is spent (``dataset label``'s per-input budget).
+
+    The error that used the last request is the ``__cause__``.
+
+    Attributes:
+        limit: The budget, in requests.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class RealRequestBlockedError(BackendError):
@@ -226,6 +321,98 @@ class InvalidOutputError(ExtractionError):
     """The output parsed but did not validate against the output type on any attempt."""
 
 
+class ItemError(ExtractKitError):
+    """An exception that is not an extractkit error, raised while one input of a many-input call ran.
+
+    ``extract_many``, ``extract_batch``, dataset labelling and eval runs return it as that
+    input's error (the other inputs' results are kept) instead of losing the whole call.
+    Usually a bug in an overridden hook (``parse``, ``postprocess``, a scorer).
+
+    Attributes:
+        cause: The original exception (also the ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, cause: BaseException) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.__cause__ = cause
+
+    @classmethod
+    def wrap(cls, exc: BaseException, where: str) -> ExtractKitError:
+        """``exc`` itself when it is an extractkit error, else an ItemError naming ``where``."""
+        if isinstance(exc, ExtractKitError):
+            return exc
+        return cls(f"{where}: unexpected {type(exc).__name__}: {exc}", cause=exc)
+
+
+class StoreError(ExtractKitError):
+    """The exchange store could not read or write.
+
+    Raised by ``Store.flush()`` and ``Store.close()`` when exchanges recorded before could not be
+    written: nothing the store acknowledged is lost without this error reaching the caller, and
+    the exchanges that failed come with it, so they can be written elsewhere.
+
+    Attributes:
+        written: Exchanges the store's writer has written so far.
+        failed: Exchanges it could not write so far (these and earlier failures).
+        pending: Exchanges still queued when the error was raised.
+        exchanges: The exchanges that failed since the last report, to keep or re-record.
+        location: The database (a path, or the server without credentials), when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        written: int | None = None,
+        failed: int | None = None,
+        pending: int | None = None,
+        exchanges: Sequence[Exchange] = (),
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.written = written
+        self.failed = failed
+        self.pending = pending
+        self.exchanges = tuple(exchanges)
+        self.location = location
+
+
+class StoreUnavailableError(StoreError):
+    """The store stayed locked past its timeout, or its server could not be reached after retries.
+
+    A later call may succeed: another connection held the lock, or the server was restarting.
+    """
+
+
+class RecordingError(StoreError):
+    """An extraction succeeded but its exchange could not be recorded (``on_record_error="raise"``).
+
+    Nothing paid for is lost: the value is here, and so is the exchange, to record again later.
+
+    Attributes:
+        extraction: The finished extraction (value, usage, cost) that could not be recorded.
+        exchange: The exchange that was not recorded.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        extraction: Extraction[Any] | None = None,
+        exchange: Exchange | None = None,
+        **counts: Any,
+    ) -> None:
+        super().__init__(message, **counts)
+        self.extraction = extraction
+        self.exchange = exchange
+
+    @property
+    def value(self) -> Any:
+        """The extracted value (``extraction.value``), or ``None`` if the extraction is not known."""
+        return None if self.extraction is None else self.extraction.value
+
+
 class DatasetError(ExtractKitError):
     """A training or evaluation dataset is malformed.
 
@@ -254,3 +441,38 @@ class FineTuneError(ExtractKitError):
         super().__init__(message)
         self.job_id = job_id
         self.provider_message = provider_message
+
+
+def _redact(text: str) -> str:
+    from extractkit.redaction import redact
+
+    return redact(text)
+
+
+def _scrub_handled_error() -> None:
+    import sys
+
+    handled = sys.exc_info()[1]
+    if handled is None or isinstance(handled, ExtractKitError):
+        return
+    from extractkit.redaction import redact, secret_values
+
+    values = secret_values()
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [handled]
+    while stack and len(seen) < 32:
+        exc = stack.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if not isinstance(exc, ExtractKitError):
+            scrubbed = tuple(redact(a, values) if isinstance(a, str) else a for a in exc.args)
+            if any(new is not old for new, old in zip(scrubbed, exc.args, strict=True)):
+                exc.args = scrubbed
+            message = getattr(exc, "message", None)  # openai's errors print this attribute too
+            if isinstance(message, str) and (clean := redact(message, values)) is not message:
+                try:
+                    exc.message = clean  # type: ignore[attr-defined]
+                except AttributeError:  # pragma: no cover - a read-only attribute
+                    pass
+        stack += [exc.__cause__, exc.__context__]

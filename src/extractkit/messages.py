@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "ChatDelta",
     "ChatRequest",
     "ChatResponse",
     "FinishReason",
@@ -97,7 +98,8 @@ class ChatRequest:
 
     ``model`` is the provider's model name (the part after ``provider:``).
     ``logit_bias`` maps token ids to biases in [-100, 100]. ``timeout`` is in
-    seconds for this request; ``None`` leaves the backend default.
+    seconds for this request, from connect to the last byte of the answer;
+    ``None`` leaves the backend default.
     """
 
     model: str
@@ -153,5 +155,32 @@ class ChatResponse:
     usage: Usage | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     refusal: str | None = None
+    model: str | None = None
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    """One piece of a streamed answer (a ``chat.completion.chunk``), reduced to what extraction needs.
+
+    Args:
+        text: The next piece of the assistant's text.
+        tool_arguments: The next piece of the first tool call's arguments (JSON text).
+        tool_call_id: The tool call's id, on the delta that opens it.
+        tool_name: The called function's name, on the delta that opens it.
+        refusal: The next piece of a refusal.
+        finish_reason: Set on the delta that ends the answer.
+        usage: Token usage, on the last delta when the provider reports it.
+        model: The model name the provider says answers.
+        response_id: The provider's id for this completion.
+    """
+
+    text: str = ""
+    tool_arguments: str = ""
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    refusal: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
     model: str | None = None
     response_id: str | None = None

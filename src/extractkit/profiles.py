@@ -7,6 +7,9 @@ structured output and which prompt it expects:
   prompt they were trained with and ``bare`` output (the model learned the format).
 - Current OpenAI base models get the **full** prompt and strict ``json_schema``.
 - Older OpenAI chat models get ``json_object``.
+- Local models (``local:...``, served by llama.cpp) get ``json_schema``: the
+  server turns the schema into a grammar, so every answer parses and has the
+  schema's shape; fine-tunes (``local:ft-...``) keep the minimal prompt.
 - Anything else (OpenAI-compatible servers: vLLM, Ollama, llama.cpp, Groq)
   gets the full prompt and ``prompted`` JSON, which every server accepts;
   configuration can switch it to ``json_schema`` where the server supports it.
@@ -113,6 +116,10 @@ def profile_for(ref: ModelRef | str) -> ModelProfile:
 @lru_cache(maxsize=1024)
 def _profile_for(ref: ModelRef) -> ModelProfile:
     model = ref.model
+    if ref.provider == "local":
+        # llama.cpp constrains decoding to the schema (response_format json_schema -> grammar).
+        variant = PromptVariant.MINIMAL if ref.is_fine_tuned else PromptVariant.FULL
+        return ModelProfile(OutputMode.JSON_SCHEMA, variant, supports_logit_bias=False)
     if ref.is_fine_tuned:
         window = _match(_base_of_fine_tune(model), _OPENAI_STRUCTURED + _OPENAI_JSON_MODE)
         return ModelProfile(

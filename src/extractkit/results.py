@@ -86,6 +86,8 @@ class CallContext:
         spec: The output spec.
         rng: This call's random source (route shuffling).
         state: Free space for subclasses (e.g. the option order shown to the model).
+        actions: Fixes a hook applied to the current answer (``wrapped_bare_answer``);
+            recorded with the answer's repairs. The loop clears it for each answer.
     """
 
     text: str
@@ -94,6 +96,7 @@ class CallContext:
     spec: OutputSpec
     rng: random.Random
     state: dict[str, Any] = field(default_factory=dict)
+    actions: list[str] = field(default_factory=list)
 
 
 class CutOffAnswer(Exception):

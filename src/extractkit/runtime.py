@@ -10,37 +10,56 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import threading
 import weakref
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from extractkit.backends import ChatBackend, create_backend
 from extractkit.config import BackendConfig
 
-__all__ = ["aclose", "backend_for", "run_sync"]
+__all__ = ["aclose", "backend_for", "iterate_sync", "run_sync"]
 
 T = TypeVar("T")
 
-_Entry = tuple[BackendConfig, ChatBackend, asyncio.Semaphore]
-_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Entry]]
+_Key = tuple[BackendConfig, tuple[str | None, ...]]
+_Entry = tuple[ChatBackend, asyncio.Semaphore]
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, _Entry]]
 _per_loop = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
+def _environment(config: BackendConfig) -> tuple[str | None, ...]:
+    """The environment a backend built from ``config`` reads when its client is made.
+
+    Part of the cache key, so a changed API key or ``OPENAI_BASE_URL`` (a test pointing
+    at a new local server) gets a new client instead of silently reusing the old one.
+    """
+    environ = os.environ
+    key = environ.get(config.api_key_env) if config.api_key_env else None
+    if config.base_url is None and config.azure_endpoint is None and config.type == "openai":
+        return (key, environ.get("OPENAI_BASE_URL"))
+    return (key,)
+
+
 def backend_for(config: BackendConfig) -> tuple[ChatBackend, asyncio.Semaphore]:
-    """The backend (and its concurrency limit) for ``config`` on the running loop."""
+    """The backend (and its concurrency limit) for ``config`` on the running loop.
+
+    One backend per event loop and configuration *value* (plus the environment it
+    reads): equal configs share one HTTP client, its connection pool and its limit.
+    """
     loop = asyncio.get_running_loop()
-    # Keyed by identity: configs are long-lived (they belong to Settings), and the entry
-    # holds the config so its id cannot be reused by another object while cached.
+    key = (config, _environment(config))
     cache = _per_loop.get(loop)
-    hit = cache.get(id(config)) if cache is not None else None
-    if hit is None or hit[0] is not config:
+    hit = cache.get(key) if cache is not None else None
+    if hit is None:
         with _lock:
             cache = _per_loop.setdefault(loop, {})
-            hit = (config, create_backend(config), asyncio.Semaphore(config.max_concurrency))
-            cache[id(config)] = hit
-    return hit[1], hit[2]
+            hit = cache.get(key)
+            if hit is None:
+                hit = cache[key] = (create_backend(config), asyncio.Semaphore(config.max_concurrency))
+    return hit
 
 
 async def aclose() -> None:
@@ -52,7 +71,7 @@ async def aclose() -> None:
     loop = asyncio.get_running_loop()
     with _lock:
         entries = _per_loop.pop(loop, {})
-    for _, backend, _ in entries.values():
+    for backend, _ in entries.values():
         await backend.aclose()
 
 
@@ -86,7 +105,25 @@ class _SyncRunner:
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("extract_sync() called from inside extractkit's own loop; use await extract()")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        ended = threading.Event()
+
+        async def guarded() -> T:
+            try:
+                return await coro
+            finally:
+                ended.set()
+
+        future = asyncio.run_coroutine_threadsafe(guarded(), loop)
+        try:
+            return future.result()
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt) or SystemExit arrived in the caller's thread while the call
+            # ran on the background loop: cancel the call there too (its HTTP request is closed,
+            # nothing keeps running or billing), and give it a moment to unwind before re-raising.
+            if not future.done():
+                future.cancel()
+                ended.wait(_CANCEL_GRACE_S)
+            raise
 
     def shutdown(self) -> None:
         loop, thread = self._loop, self._thread
@@ -94,7 +131,7 @@ class _SyncRunner:
             return
 
         async def close_backends() -> None:
-            for _, backend, _ in list(_per_loop.get(loop, {}).values()):
+            for backend, _ in list(_per_loop.get(loop, {}).values()):
                 try:
                     await backend.aclose()
                 except Exception:  # closing at exit must not raise
@@ -110,6 +147,8 @@ class _SyncRunner:
             loop.close()
 
 
+_CANCEL_GRACE_S = 2.0  # how long Ctrl-C waits for the cancelled call to close its connection
+
 _runner = _SyncRunner()
 atexit.register(_runner.shutdown)
 
@@ -117,3 +156,48 @@ atexit.register(_runner.shutdown)
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on extractkit's background loop and wait for its result."""
     return _runner.run(coro)
+
+
+_END: Any = object()
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from synchronous code, on extractkit's background loop.
+
+    Each item is awaited on that loop; leaving early (``break``, an exception in the
+    caller, Ctrl-C) closes the async iterator there, which ends its stream.
+    """
+    loop = _runner._ensure()
+    if threading.current_thread() is _runner._thread:
+        raise RuntimeError("a *_sync() iterator was used inside extractkit's own loop; use the async one")
+
+    async def step() -> Any:
+        try:
+            return await agen.__anext__()
+        except StopAsyncIteration:
+            return _END
+
+    async def close() -> None:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    finished = False
+    try:
+        while True:
+            future = asyncio.run_coroutine_threadsafe(step(), loop)
+            try:
+                item = future.result()
+            except BaseException:
+                future.cancel()  # Ctrl-C while waiting: stop the step on the loop too
+                raise
+            if item is _END:
+                finished = True
+                return
+            yield item
+    finally:
+        if not finished:
+            try:
+                asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=5)
+            except Exception:  # already closed by the error that ended it, or still running
+                pass

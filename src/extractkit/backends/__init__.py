@@ -10,14 +10,20 @@ or a class accepting a ``BackendConfig``), or at run time with
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any
 
-from extractkit.backends.base import ChatBackend
+from extractkit.backends.base import ChatBackend, StreamingChatBackend
 from extractkit.config import BackendConfig
 from extractkit.exceptions import ConfigError
 
-__all__ = ["BackendFactory", "ChatBackend", "available_backends", "create_backend", "register_backend"]
+__all__ = [
+    "BackendFactory",
+    "ChatBackend",
+    "StreamingChatBackend",
+    "available_backends",
+    "create_backend",
+    "register_backend",
+]
 
 BackendFactory = Callable[[BackendConfig], ChatBackend]
 
@@ -42,6 +48,10 @@ def _load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
+    # importlib.metadata costs more to import than the rest of extractkit's hot path, and
+    # the built-in types need no entry points: it loads only for an unknown type name.
+    from importlib import metadata
+
     for ep in metadata.entry_points(group="extractkit.backends"):
         if ep.name in _registry:
             continue

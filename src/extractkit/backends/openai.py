@@ -10,11 +10,14 @@ config names and is never logged or stored.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 from extractkit.backends.base import check_destination
+from extractkit.backends.reader import delta_from_json, response_from_json
 from extractkit.config import BackendConfig
 from extractkit.exceptions import (
     AuthenticationError,
@@ -23,23 +26,28 @@ from extractkit.exceptions import (
     BackendTimeoutError,
     ConfigError,
     HTTPStatusError,
+    MalformedResponseError,
+    QuotaExceededError,
     RateLimitError,
     ServerError,
 )
-from extractkit.messages import ChatRequest, ChatResponse, FinishReason, ToolCall, Usage
+from extractkit.messages import ChatDelta, ChatRequest, ChatResponse
 
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["OpenAIChatBackend", "map_error", "provider_message", "response_from_json", "to_response"]
+__all__ = [
+    "OpenAIChatBackend",
+    "delta_from_json",
+    "map_error",
+    "provider_message",
+    "read_json",
+    "response_from_json",
+    "timeout_error",
+]
 
-_FINISH: dict[str | None, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "content_filter": "content_filter",
-    "function_call": "function_call",
-}
+# Asks the SDK for the response object (headers and bytes) instead of parsing it.
+_RAW_RESPONSE = {"X-Stainless-Raw-Response": "true"}
 
 _PLACEHOLDER_KEY = "not-needed"  # compatible local servers ignore the key, the client insists on one
 
@@ -62,6 +70,7 @@ class OpenAIChatBackend:
     """
 
     supports_logit_bias = True
+    bounds_requests = True  # complete() ends within the request's timeout (see ChatBackend)
 
     def __init__(
         self,
@@ -82,6 +91,14 @@ class OpenAIChatBackend:
         self.timeout = timeout
         self._api_key = api_key
         self._api_key_env = api_key_env
+        # A key given here, or the variable named for it, is a secret wherever it shows up
+        # (messages, the store, exports, reports): redaction works by value.
+        from extractkit.redaction import register_key_env, register_secret
+
+        if api_key:
+            register_secret(api_key)
+        if api_key_env:
+            register_key_env(api_key_env)
         if max_tokens_param is None:
             max_tokens_param = "max_tokens" if base_url else "max_completion_tokens"
         if max_tokens_param not in ("max_tokens", "max_completion_tokens"):
@@ -95,6 +112,9 @@ class OpenAIChatBackend:
                 key=f"backends.{provider}.api_version",
             )
         self._client: openai.AsyncOpenAI | None = None
+        # With no base_url the SDK reads OPENAI_BASE_URL; the tripwire must see where
+        # requests really go (a local test server), not "the provider default".
+        self._env_url = None if base_url or azure_endpoint else os.environ.get("OPENAI_BASE_URL") or None
 
     @classmethod
     def from_config(cls, config: BackendConfig) -> OpenAIChatBackend:
@@ -199,26 +219,93 @@ class OpenAIChatBackend:
         return params
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """Send one chat completion; map the answer and errors."""
-        check_destination(self.azure_endpoint or self.base_url)
+        """Send one chat completion; map the answer and errors.
+
+        ``request.timeout`` (else the backend's ``timeout``) bounds the whole request, from
+        connect to the last byte of the answer: the HTTP client's own timeout applies per
+        read, so a server dripping a byte at a time would never trip it.
+        """
+        check_destination(self.azure_endpoint or self.base_url or self._env_url)
         client = self.client()
         params = self.build_params(request)
+        timeout = self.timeout if request.timeout is None else request.timeout
+        bound = asyncio.timeout(timeout)
+        try:
+            async with bound:
+                # The SDK's generic POST: its auth, base URL (Azure deployment routing too),
+                # headers and error mapping, without re-walking the body through the typed
+                # params transform (slow for a large JSON schema) or building its pydantic
+                # ChatCompletion. The body is already in wire format (build_params), and the
+                # tests check every body against the official OpenAPI spec. The raw-response
+                # header makes it hand back the response itself, so its Content-Type is checked.
+                raw: Any = await client.post(
+                    "/chat/completions",
+                    body=params,
+                    cast_to=bytes,
+                    options=cast(Any, {"timeout": timeout, "headers": _RAW_RESPONSE}),
+                )
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and bound.expired():
+                raise timeout_error(self.name, timeout) from None
+            mapped = map_error(exc, self.name)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        data = read_json(raw.content, raw.headers.get("content-type"), self.name)
+        return response_from_json(data, self.name)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """Stream one chat completion (server-sent events); yield its pieces, usage last.
+
+        The body is :meth:`build_params`' with ``stream=true`` and
+        ``stream_options.include_usage`` (the usage arrives in a last chunk with no
+        choices). ``request.timeout`` bounds each wait for the next bytes, so a stream
+        that stalls raises BackendTimeoutError. Errors map as for :meth:`complete`.
+        """
+        import openai
+
+        check_destination(self.azure_endpoint or self.base_url or self._env_url)
+        client = self.client()
+        params = self.build_params(request)
+        params["stream"] = True
+        params["stream_options"] = {"include_usage": True}
         options: dict[str, Any] = {} if request.timeout is None else {"timeout": request.timeout}
         try:
-            # The SDK's generic POST: its auth, base URL (Azure deployment routing too),
-            # headers and error mapping, without re-walking the body through the typed
-            # params transform (slow for a large JSON schema) or building its pydantic
-            # ChatCompletion. The body is already in wire format (build_params), and the
-            # tests check every body against the official OpenAPI spec.
-            body = await client.post(
-                "/chat/completions", body=params, cast_to=bytes, options=cast(Any, options)
+            # The SDK's generic POST again (see complete()): its SSE decoding and error
+            # mapping, each event handed over as the parsed JSON dict (cast_to=object),
+            # not built into a pydantic ChatCompletionChunk.
+            events = await client.post(
+                "/chat/completions",
+                body=params,
+                cast_to=object,
+                options=cast(Any, options),
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
             )
-            data = json.loads(body)
-        except ValueError as exc:
-            raise BackendError(f"{self.name}: the server's answer is not JSON: {exc}") from None
         except Exception as exc:
-            raise map_error(exc, self.name) from exc
-        return response_from_json(data)
+            mapped = map_error(exc, self.name)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        try:
+            async for data in events:
+                delta = delta_from_json(data, self.name)
+                if delta is not None:
+                    yield delta
+        except BackendError:
+            raise
+        except ValueError as exc:
+            raise MalformedResponseError(
+                f"{self.name}: a streamed chunk is not JSON ({exc}); check base_url and the server's logs",
+                field="chunk",
+            ) from None
+        except Exception as exc:
+            mapped = map_error(exc, self.name)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            await events.close()
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -227,65 +314,35 @@ class OpenAIChatBackend:
             await client.close()
 
 
-def response_from_json(data: Any) -> ChatResponse:
-    """Reduce a chat.completion JSON body to a :class:`ChatResponse`."""
-    try:
-        choice = data["choices"][0]
-        msg = choice.get("message") or {}
-        raw_usage = data.get("usage")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise BackendError(
-            "the server answered with no choices; check the model name and server logs"
-        ) from None
-    usage = None
-    if isinstance(raw_usage, dict):
-        details = raw_usage.get("prompt_tokens_details") or {}
-        usage = Usage(
-            raw_usage.get("prompt_tokens") or 0,
-            raw_usage.get("completion_tokens") or 0,
-            (details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+def timeout_error(provider: str, seconds: float | None) -> BackendTimeoutError:
+    """The error for one request that passed its timeout (connect to last byte)."""
+    within = f" within the timeout of {seconds:g} s" if seconds is not None else ""
+    return BackendTimeoutError(
+        f"{provider}: no complete answer{within} (the timeout bounds one request, connect to last "
+        f"byte); raise backends.{provider}.timeout or the extractor's timeout, or check the server's load",
+        bound="timeout",
+        seconds=seconds,
+    )
+
+
+def read_json(content: bytes, content_type: str | None, provider: str = "openai") -> Any:
+    """Parse a 200 answer's body as JSON, or raise MalformedResponseError naming what is wrong."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    preview = content[:80].decode("utf-8", "replace")
+    if media and not media.endswith("json"):
+        raise MalformedResponseError(
+            f"{provider}: the server answered 200 with Content-Type {media!r}, not JSON (it begins "
+            f"{preview!r}); check base_url: a proxy, a login page or a streaming endpoint answered",
+            field="content-type",
         )
-    calls = tuple(
-        ToolCall(c.get("id", ""), c["function"].get("name", ""), c["function"].get("arguments", ""))
-        for c in (msg.get("tool_calls") or ())
-        if isinstance(c, dict) and isinstance(c.get("function"), dict)
-    )
-    return ChatResponse(
-        text=msg.get("content"),
-        finish_reason=_FINISH.get(choice.get("finish_reason"), "other"),
-        usage=usage,
-        tool_calls=calls,
-        refusal=msg.get("refusal"),
-        model=data.get("model"),
-        response_id=data.get("id"),
-    )
-
-
-def to_response(completion: Any) -> ChatResponse:
-    """Reduce an ``openai`` ChatCompletion to a :class:`ChatResponse`."""
-    if not completion.choices:
-        raise BackendError("the server answered with no choices; check the model name and server logs")
-    choice = completion.choices[0]
-    msg = choice.message
-    usage = None
-    if completion.usage is not None:
-        details = getattr(completion.usage, "prompt_tokens_details", None)
-        cached = getattr(details, "cached_tokens", None) or 0
-        usage = Usage(completion.usage.prompt_tokens or 0, completion.usage.completion_tokens or 0, cached)
-    calls = tuple(
-        ToolCall(c.id, c.function.name, c.function.arguments)
-        for c in (msg.tool_calls or ())
-        if getattr(c, "function", None) is not None
-    )
-    return ChatResponse(
-        text=msg.content,
-        finish_reason=_FINISH.get(choice.finish_reason, "other"),
-        usage=usage,
-        tool_calls=calls,
-        refusal=getattr(msg, "refusal", None),
-        model=completion.model,
-        response_id=completion.id,
-    )
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise MalformedResponseError(
+            f"{provider}: the server's 200 answer is not JSON ({exc}; {len(content)} bytes beginning "
+            f"{preview!r}); check base_url and the server's logs",
+            field="body",
+        ) from None
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -325,45 +382,74 @@ def provider_message(exc: Any) -> str | None:
 
 
 def map_error(exc: Exception, provider: str) -> BackendError | Exception:
-    """Map an ``openai``/``httpx`` exception to the extractkit error tree (others pass through)."""
+    """Map an ``openai``/``httpx`` exception to the extractkit error tree (others pass through).
+
+    A 429 whose error code is ``insufficient_quota`` is a :class:`QuotaExceededError` (never
+    retried: waiting does not add credit). A server's ``x-should-retry: true|false`` header
+    overrides whether the error is retried, as OpenAI's own client honours it.
+    """
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
-        return BackendTimeoutError(
-            f"{provider}: the request timed out; raise the timeout (backends.{provider}.timeout) "
-            "or check the server's load"
-        )
+        return timeout_error(provider, None)
     if isinstance(exc, openai.APIConnectionError):
         return BackendConnectionError(
             f"{provider}: connection failed or was dropped ({exc.__cause__ or exc}); check base_url "
             "and that the server is up"
         )
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        text = provider_message(exc)
-        detail = f": {text}" if text else ""
-        if status == 429:
-            retry_after = _retry_after(exc.response.headers)
-            return RateLimitError(
-                f"{provider}: rate limited (HTTP 429){detail}",
-                retry_after=retry_after,
-                provider_message=text,
-            )
-        if status in (401, 403):
-            return AuthenticationError(
-                f"{provider}: HTTP {status}{detail}. Check the API key in the environment variable "
-                "your config names (api_key_env).",
-                status_code=status,
-                provider_message=text,
-            )
-        if status >= 500:
-            return ServerError(
-                f"{provider}: server error HTTP {status}{detail}", status_code=status, provider_message=text
-            )
-        err = HTTPStatusError(f"{provider}: HTTP {status}{detail}", status_code=status, provider_message=text)
-        # 408 (request timeout) and 409 (lock conflict) are transient by OpenAI's own account.
-        err.retryable = status in (408, 409)
+        err = _status_error(exc, provider)
+        should_retry = exc.response.headers.get("x-should-retry")
+        if should_retry in ("true", "false"):
+            err.retryable = should_retry == "true"
         return err
     if isinstance(exc, openai.OpenAIError):
         return BackendError(f"{provider}: {exc}")
     return exc
+
+
+def _error_code(exc: Any) -> str | None:
+    """The error body's ``code`` (or ``type``, where older gateways put the quota marker)."""
+    body = getattr(exc, "body", None)
+    err = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return None
+    if "insufficient_quota" in (err.get("code"), err.get("type")):
+        return "insufficient_quota"
+    code = err.get("code")
+    return code if isinstance(code, str) else None
+
+
+def _status_error(exc: Any, provider: str) -> BackendError:
+    status: int = exc.status_code
+    text = provider_message(exc)
+    detail = f": {text}" if text else ""
+    if status == 429:
+        if _error_code(exc) == "insufficient_quota":
+            return QuotaExceededError(
+                f"{provider}: HTTP 429 insufficient_quota{detail}. The account is out of credit or "
+                "over its spending limit: check the plan and billing. Not retried (waiting does not "
+                "add credit).",
+                status_code=429,
+                provider_message=text,
+            )
+        return RateLimitError(
+            f"{provider}: rate limited (HTTP 429){detail}",
+            retry_after=_retry_after(exc.response.headers),
+            provider_message=text,
+        )
+    if status in (401, 403):
+        return AuthenticationError(
+            f"{provider}: HTTP {status}{detail}. Check the API key in the environment variable "
+            "your config names (api_key_env).",
+            status_code=status,
+            provider_message=text,
+        )
+    if status >= 500:
+        return ServerError(
+            f"{provider}: server error HTTP {status}{detail}", status_code=status, provider_message=text
+        )
+    err = HTTPStatusError(f"{provider}: HTTP {status}{detail}", status_code=status, provider_message=text)
+    # 408 (request timeout) and 409 (lock conflict) are transient by OpenAI's own account.
+    err.retryable = status in (408, 409)
+    return err

@@ -4,47 +4,65 @@
 writes one JSON line per input, in input order: the value, or the error, with
 usage and cost at batch prices. Batch ids are printed as soon as each batch
 exists, so an interrupted run (or ``--no-wait``) is finished later with
-``fetch``, from any process, given the same extractor and inputs file.
+``fetch``, from any process, given the same extractor and inputs.
 
-EXTRACTOR is a ready-made extractor's name (``location``) or ``module:attr``
-naming an Extractor subclass, an instance, or a function returning one.
-INPUTS is a text file (one input per non-empty line) or, for ``.jsonl``, one
-JSON string or ``{"input": ...}`` object per line.
+EXTRACTOR is read as by every command (:mod:`extractkit.cli.loading`); INPUTS
+as by :func:`extractkit.datasets.read_inputs` (text lines, or JSONL for
+``*.jsonl``; ``-`` reads standard input). ``run`` and ``fetch`` exit 1 when
+any input failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from extractkit.batch import BatchJob, OpenAIBatchBackend, extract_batch
+from extractkit.cli.conventions import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_command,
+    add_group,
+    existing_file,
+    json_line,
+    one_stdin,
+    output_option,
+)
 from extractkit.config import Settings, get_settings
-from extractkit.exceptions import DatasetError, UserError
-from extractkit.extractor import Extractor, ItemResult
+from extractkit.exceptions import UserError
 
 if TYPE_CHECKING:
+    from extractkit.extractor import Extractor, ItemResult
+
     _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["load_extractor", "read_inputs", "register"]
-
-_BUILTIN = {"location": "extractkit.extractors:LocationExtractor"}
+__all__ = ["register"]
 
 
 def register(subparsers: _SubParsers) -> None:
     """Add the ``batch`` command group to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="extractkit.toml to read (default: found)")
+    common.add_argument(
+        "--config", metavar="PATH", type=existing_file, help="extractkit.toml to read (default: found)"
+    )
     work = argparse.ArgumentParser(add_help=False)
-    work.add_argument("extractor", help="'location' or module:attr (an Extractor class, instance or factory)")
-    work.add_argument("inputs", help="inputs file: text (one per line) or .jsonl")
-    work.add_argument("--model", help="provider:model to use instead of the configured one")
-    work.add_argument("-o", "--out", metavar="PATH", help="write results here (JSONL; default stdout)")
+    work.add_argument(
+        "extractor", metavar="EXTRACTOR", help="location, intent (with --routes), or module:Class"
+    )
+    work.add_argument(
+        "inputs",
+        metavar="INPUTS",
+        type=existing_file,
+        help="inputs: one text per line, or .jsonl ('-': standard input)",
+    )
+    work.add_argument("--model", metavar="REF", help="provider:model to use instead of the configured one")
+    work.add_argument(
+        "--routes", metavar="FILE", help='the routes of a router, as JSON {"key": "description"}'
+    )
+    output_option(work, "write the results here (JSONL; default: standard output)")
     work.add_argument(
         "--poll-interval",
         type=float,
@@ -54,99 +72,66 @@ def register(subparsers: _SubParsers) -> None:
     )
     work.add_argument("--no-wait", action="store_true", help="return once submitted; finish with 'fetch'")
 
-    group = subparsers.add_parser(
+    sub = add_group(
+        subparsers,
         "batch",
         help="extract over a file through the Batch API (half price)",
-        description="Batch extraction: run, status, fetch.",
+        description="Batch extraction at batch prices: run, status, fetch.",
     )
-    group.set_defaults(func=lambda args: _usage(group))
-    sub = group.add_subparsers(metavar="COMMAND")
-
-    cmd = sub.add_parser("run", parents=[common, work], help="submit the inputs, wait, write the results")
+    cmd = add_command(
+        sub,
+        "run",
+        help="submit the inputs, wait, write the results",
+        parents=[common, work],
+        examples=(
+            "extractkit batch run location ads.txt -o locations.jsonl",
+            "extractkit batch run location ads.txt --no-wait   # prints the fetch command",
+            "extractkit batch run intent messages.jsonl --routes routes.json",
+        ),
+    )
     cmd.add_argument(
         "--max-requests", type=int, default=50_000, help="requests per batch (default: the API's 50,000)"
     )
     cmd.set_defaults(func=_cmd_run)
 
-    cmd = sub.add_parser("fetch", parents=[common, work], help="finish a run from its batch ids")
-    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    cmd = add_command(
+        sub,
+        "fetch",
+        help="finish a run from its batch ids",
+        parents=[common, work],
+        examples=("extractkit batch fetch location ads.txt batch_abc123 -o locations.jsonl",),
+    )
+    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID", help="batch ids, as run printed them")
     cmd.set_defaults(func=_cmd_fetch)
 
-    cmd = sub.add_parser("status", parents=[common], help="show batches")
-    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    cmd = add_command(
+        sub,
+        "status",
+        help="show batches",
+        parents=[common],
+        examples=("extractkit batch status batch_abc123", "extractkit batch status batch_abc123 --json"),
+    )
+    cmd.add_argument("batch_ids", nargs="+", metavar="BATCH_ID", help="batch ids, as run printed them")
     cmd.add_argument("--provider", default="openai", help="[backends.NAME] to use (default: openai)")
+    cmd.add_argument("--json", action="store_true", help="one JSON object per batch")
     cmd.set_defaults(func=_cmd_status)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
-def load_extractor(
-    spec: str, *, model: str | None = None, settings: Settings | None = None
-) -> Extractor[Any]:
-    """The extractor ``spec`` names: a ready-made one's name or ``module:attr``."""
-    target = _BUILTIN.get(spec, spec)
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise UserError(f"extractor {spec!r}: give a ready-made name ({', '.join(_BUILTIN)}) or module:attr")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"extractor {spec!r} cannot be loaded: {exc}") from None
-    if isinstance(obj, type) and issubclass(obj, Extractor):
-        return obj(model, settings=settings)
-    if isinstance(obj, Extractor):
-        made = obj
-    elif callable(obj):
-        made = obj()
-    else:
-        made = None
-    if not isinstance(made, Extractor):
-        raise UserError(f"extractor {spec!r} is not an Extractor class, instance or factory")
-    if model is not None:
-        raise UserError(f"--model works with an Extractor class; {spec!r} gives a ready instance")
-    return made
-
-
-def read_inputs(path: str | Path) -> list[str]:
-    """Inputs from a text file (one per non-empty line) or a ``.jsonl`` file."""
-    file = Path(path)
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DatasetError(f"inputs file {str(file)!r} does not exist", path=str(file)) from None
-    if file.suffix != ".jsonl":
-        return [line for line in lines if line.strip()]
-    inputs = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise DatasetError(f"{file}:{number}: not JSON ({exc})", path=str(file), line=number) from None
-        text = row.get("input", row.get("text")) if isinstance(row, dict) else row
-        if not isinstance(text, str):
-            raise DatasetError(
-                f'{file}:{number}: expected a JSON string or {{"input": "..."}}', path=str(file), line=number
-            )
-        inputs.append(text)
-    return inputs
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.load(args.config) if args.config else get_settings()
 
 
-def _result_row(extractor: Extractor[Any], item: ItemResult[Any]) -> dict[str, Any]:
+def _plain(value: Any) -> Any:
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value)
+
+
+def _result_row(item: ItemResult[Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"index": item.index, "input": item.input, "ok": item.ok}
     if item.extraction is not None:
         ex = item.extraction
-        row["value"] = extractor.spec.dump(ex.value)
+        row["value"] = _plain(ex.value)
         row["usage"] = {
             "prompt_tokens": ex.usage.prompt_tokens,
             "completion_tokens": ex.usage.completion_tokens,
@@ -159,15 +144,23 @@ def _result_row(extractor: Extractor[Any], item: ItemResult[Any]) -> dict[str, A
     return row
 
 
-def _write(extractor: Extractor[Any], results: list[ItemResult[Any]], out: TextIO) -> None:
+def _write(results: list[ItemResult[Any]], out: TextIO) -> None:
     for item in results:
-        out.write(json.dumps(_result_row(extractor, item), ensure_ascii=False) + "\n")
+        json_line(_result_row(item), out)
+
+
+def _extractor(args: argparse.Namespace) -> Extractor[Any]:
+    from extractkit.cli.loading import load_extractor
+
+    return load_extractor(args.extractor, routes=args.routes, model=args.model, settings=_settings(args))
 
 
 def _execute(args: argparse.Namespace, batch_ids: Sequence[str] | None, max_requests: int) -> int:
-    settings = _settings(args)
-    extractor = load_extractor(args.extractor, model=args.model, settings=settings)
-    inputs = read_inputs(args.inputs)
+    from extractkit.datasets.inputs import read_inputs
+
+    one_stdin(inputs=args.inputs, routes=args.routes)
+    extractor = _extractor(args)
+    inputs = read_inputs(sys.stdin if args.inputs == "-" else args.inputs)
     known: dict[str, BatchJob] = {}
 
     def update(job: BatchJob) -> None:
@@ -189,30 +182,37 @@ def _execute(args: argparse.Namespace, batch_ids: Sequence[str] | None, max_requ
         )
     except TimeoutError:
         print(f"submitted; get the results with:\n  {_fetch_hint(args, known)}", file=sys.stderr)
-        return 0
+        return EXIT_OK
     except BaseException:
         if known:  # interrupted or failed while waiting: the batches run on at the provider
             print(f"the batches go on; get the results with:\n  {_fetch_hint(args, known)}", file=sys.stderr)
         raise
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            _write(extractor, results, fh)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            _write(results, fh)
     else:
-        _write(extractor, results, sys.stdout)
+        _write(results, sys.stdout)
     ok = [r.extraction for r in results if r.extraction is not None]
     costs = [e.cost for e in ok if e.cost is not None]
     cost = f"${sum(costs):.4f} at batch prices" if costs else "cost unknown"
+    failed = len(results) - len(ok)
     print(
-        f"{len(results)} inputs: {len(ok)} ok, {len(results) - len(ok)} failed; {cost}"
-        + (f"; results in {args.out}" if args.out else ""),
+        f"{len(results)} inputs: {len(ok)} ok, {failed} failed; {cost}"
+        + (f"; results in {args.output}" if args.output else ""),
         file=sys.stderr,
     )
-    return 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _fetch_hint(args: argparse.Namespace, known: dict[str, BatchJob]) -> str:
-    model = f" --model {args.model}" if args.model else ""
-    return f"extractkit batch fetch {args.extractor} {args.inputs} {' '.join(known)}{model}"
+    import shlex
+
+    words = ["extractkit", "batch", "fetch", args.extractor, args.inputs, *known]
+    for flag, value in (("--model", args.model), ("--routes", args.routes), ("--config", args.config)):
+        if value:
+            words += [flag, value]
+    hint = shlex.join(words)
+    return hint + " < INPUTS" if args.inputs == "-" else hint
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -234,5 +234,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             await backend.aclose()
 
     for job in asyncio.run(read()):
-        print(job.describe())
-    return 0
+        if args.json:
+            json_line(_plain(job))
+        else:
+            print(job.describe())
+    return EXIT_OK

@@ -6,7 +6,8 @@ cost (training tokens counted offline) and asks before spending money;
 rather than assume. The provider's endpoint and key come from
 ``[backends.NAME]`` in ``extractkit.toml`` (default ``openai``, key in
 ``$OPENAI_API_KEY``). A follow that is interrupted is resumed with
-``extractkit finetune follow JOB_ID``; on success the fine-tuned model is
+the printed ``extractkit finetune follow JOB_ID`` command
+(``--provider`` included when it is not openai); on success the fine-tuned model is
 written into ``extractkit.toml`` for the extractor the job was started for.
 """
 
@@ -17,16 +18,29 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from extractkit.cli.conventions import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_command,
+    add_group,
+    existing_file,
+    json_line,
+    one_stdin,
+    stdin_as_file,
+)
 from extractkit.config import ModelRef, Settings, get_settings
 from extractkit.exceptions import UserError
 from extractkit.finetune import (
+    FineTuneJob,
     FineTuningBackend,
     Hyperparameters,
     OpenAIFineTuningBackend,
     estimate_training,
     format_job,
+    resume_command,
     resume_fine_tune,
     start_job,
 )
@@ -36,13 +50,24 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+START_DESCRIPTION = """\
+Upload the training (and validation) file and start a fine-tuning job for an
+extractor. The cost is estimated first (training tokens counted offline) and
+you are asked before money is spent; --yes skips the question, and without a
+terminal to ask on the command refuses rather than assume. The job is then
+followed to its end (--no-follow returns at once); on success the fine-tuned
+model is written into extractkit.toml for the extractor. An interrupted follow
+is resumed with the command printed when the job starts."""
+
 T = TypeVar("T")
 
 
 def register(subparsers: _SubParsers) -> None:
     """Add the ``finetune`` command group to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--provider", default="openai", help="[backends.NAME] to use (default: openai)")
+    common.add_argument(
+        "--provider", default="openai", help="[backends.NAME] to use: openai (default), local, ..."
+    )
     common.add_argument(
         "--config", metavar="PATH", help="extractkit.toml to read and update (default: found)"
     )
@@ -57,20 +82,38 @@ def register(subparsers: _SubParsers) -> None:
     following.add_argument(
         "--no-config-update", action="store_true", help="do not write the fine-tuned model into the config"
     )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON (one object per job)")
 
-    group = subparsers.add_parser(
+    sub = add_group(
+        subparsers,
         "finetune",
         help="fine-tune a model for an extractor and switch to it",
         description="Fine-tuning jobs: start (with a cost estimate), follow, status, cancel, list.",
     )
-    group.set_defaults(func=lambda args: _usage(group))
-    sub = group.add_subparsers(metavar="COMMAND")
 
-    cmd = sub.add_parser("start", parents=[common, following], help="upload the files and start a job")
-    cmd.add_argument("training_file", help="training JSONL (chat format, minimal prompt)")
+    cmd = add_command(
+        sub,
+        "start",
+        help="upload the files and start a job",
+        description=START_DESCRIPTION,
+        parents=[common, following],
+        examples=(
+            "extractkit finetune start train.jsonl --extractor location --model gpt-4o-mini-2024-07-18",
+            "extractkit finetune start train.jsonl --validation-file valid.jsonl --extractor location \\\n"
+            "      --model gpt-4o-mini-2024-07-18 --epochs 3 --suffix loc --yes",
+            "extractkit finetune start train.jsonl --provider local --extractor location "
+            "--model smollm2-135m --yes",
+        ),
+    )
+    cmd.add_argument(
+        "training_file", type=existing_file, help="training JSONL (chat format, minimal prompt; '-': stdin)"
+    )
     cmd.add_argument("--extractor", required=True, help="the extractor's config name, e.g. location")
     cmd.add_argument("--model", required=True, help="base model, e.g. gpt-4o-mini-2024-07-18")
-    cmd.add_argument("--validation-file", metavar="PATH", help="validation JSONL")
+    cmd.add_argument(
+        "--validation-file", metavar="PATH", type=existing_file, help="validation JSONL ('-': stdin)"
+    )
     cmd.add_argument("--suffix", help="up to 64 characters added to the model name")
     cmd.add_argument("--seed", type=int, help="for a reproducible job")
     cmd.add_argument("--epochs", type=_auto_int, default="auto", help="passes over the file (default auto)")
@@ -82,27 +125,52 @@ def register(subparsers: _SubParsers) -> None:
     cmd.add_argument("--no-follow", action="store_true", help="return once the job is created")
     cmd.set_defaults(func=_cmd_start)
 
-    cmd = sub.add_parser("follow", parents=[common, following], help="follow a job to its end (resumable)")
-    cmd.add_argument("job_id")
+    cmd = add_command(
+        sub,
+        "follow",
+        help="follow a job to its end (resumable)",
+        parents=[common, following],
+        examples=(
+            "extractkit finetune follow ftjob-abc123",
+            "extractkit finetune follow ftjob-abc123 --no-config-update",
+        ),
+    )
+    cmd.add_argument("job_id", metavar="JOB_ID", help="the job id (ftjob-...)")
     cmd.add_argument("--extractor", help="the extractor to switch (default: the one the job was started for)")
     cmd.set_defaults(func=_cmd_follow)
 
-    cmd = sub.add_parser("status", parents=[common], help="show a job")
-    cmd.add_argument("job_id")
+    cmd = add_command(
+        sub,
+        "status",
+        help="show a job",
+        parents=[common, as_json],
+        examples=(
+            "extractkit finetune status ftjob-abc123",
+            "extractkit finetune status ftjob-abc123 --json",
+        ),
+    )
+    cmd.add_argument("job_id", metavar="JOB_ID", help="the job id (ftjob-...)")
     cmd.set_defaults(func=_cmd_status)
 
-    cmd = sub.add_parser("cancel", parents=[common], help="cancel a job")
-    cmd.add_argument("job_id")
+    cmd = add_command(
+        sub,
+        "cancel",
+        help="cancel a job",
+        parents=[common, as_json],
+        examples=("extractkit finetune cancel ftjob-abc123",),
+    )
+    cmd.add_argument("job_id", metavar="JOB_ID", help="the job id (ftjob-...)")
     cmd.set_defaults(func=_cmd_cancel)
 
-    cmd = sub.add_parser("list", parents=[common], help="list jobs, newest first")
+    cmd = add_command(
+        sub,
+        "list",
+        help="list jobs, newest first",
+        parents=[common, as_json],
+        examples=("extractkit finetune list --limit 5", "extractkit finetune list --provider local --json"),
+    )
     cmd.add_argument("--limit", type=int, default=20, help="jobs to show (default 20)")
     cmd.set_defaults(func=_cmd_list)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _auto_int(text: str) -> int | str:
@@ -122,7 +190,8 @@ def _backend(args: argparse.Namespace) -> FineTuningBackend:
     if config.type == "local":  # LoRA on this machine (the [local] extra); trains in this process
         from extractkit.local import LocalFineTuningBackend
 
-        return LocalFineTuningBackend()
+        models_dir = config.options.get("models_dir")  # the folder the local chat backend serves from
+        return LocalFineTuningBackend(models_dir=str(models_dir) if models_dir else None)
     return OpenAIFineTuningBackend.from_config(config)
 
 
@@ -148,28 +217,43 @@ def _confirm(question: str) -> bool:
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
+    one_stdin(training_file=args.training_file, validation_file=args.validation_file)
+    with (
+        stdin_as_file(args.training_file, suffix=".jsonl") as training,
+        stdin_as_file(args.validation_file or "", suffix=".jsonl") as validation,
+    ):
+        return _start(args, training, validation if args.validation_file else None)
+
+
+def _start(args: argparse.Namespace, training: Path, validation: Path | None) -> int:
+    if args.no_follow and _settings(args).backend(args.provider).type == "local":
+        raise UserError(
+            "a local job trains inside this process, so it cannot go on without it: drop --no-follow "
+            "(Ctrl-C stops the job)"
+        )
     base = ModelRef.parse(args.model).model  # "openai:gpt-4o-mini-..." and "gpt-4o-mini-..." alike
     hyper = Hyperparameters(args.epochs, args.batch_size, args.lr_multiplier)
-    estimate = estimate_training(args.training_file, base, epochs=hyper.n_epochs)
+    estimate = estimate_training(training, base, epochs=hyper.n_epochs)
     print(estimate.describe())
     if not args.yes and not _confirm("Start the job?"):
         print("not started")
-        return 1
+        return EXIT_FAILED
 
     async def work(backend: FineTuningBackend) -> int:
         job = await start_job(
             backend,
-            args.training_file,
+            training,
             model=base,
             extractor=args.extractor,
-            validation_file=args.validation_file,
+            validation_file=validation,
             suffix=args.suffix,
             seed=args.seed,
             hyperparameters=hyper,
         )
-        print(f"started {job.id}; follow (or resume) with: extractkit finetune follow {job.id}", flush=True)
+        hint = resume_command(job.id, args.provider, args.config)
+        print(f"started {job.id}; follow (or resume) with: {hint}", flush=True)
         if args.no_follow:
-            return 0
+            return EXIT_OK
         return await _follow(args, backend, job.id)
 
     return _run(args, work)
@@ -185,7 +269,7 @@ async def _follow(args: argparse.Namespace, backend: FineTuningBackend, job_id: 
         out=sys.stdout,
         poll_interval=args.poll_interval,
     )
-    return 0
+    return EXIT_OK
 
 
 def _cmd_follow(args: argparse.Namespace) -> int:
@@ -196,8 +280,19 @@ def _when(ts: int | None) -> str:
     return "-" if not ts else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _job_json(job: FineTuneJob) -> dict[str, Any]:
+    from pydantic_core import to_jsonable_python
+
+    data: dict[str, Any] = to_jsonable_python(job)
+    data["extractor"] = job.extractor
+    return data
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     job = _run(args, lambda backend: backend.get_job(args.job_id))
+    if args.json:
+        json_line(_job_json(job))
+        return EXIT_OK
     hyper = job.hyperparameters
     print(format_job(job))
     rows: list[tuple[str, Any]] = [
@@ -213,25 +308,32 @@ def _cmd_status(args: argparse.Namespace) -> int:
     ]
     for label, value in rows:
         print(f"  {label:<20} {value}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     job = _run(args, lambda backend: backend.cancel_job(args.job_id))
-    print(format_job(job))
-    return 0
+    if args.json:
+        json_line(_job_json(job))
+    else:
+        print(format_job(job))
+    return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UserError(f"--limit must be >= 1, got {args.limit}")
     jobs = _run(args, lambda backend: backend.list_jobs(limit=args.limit))
+    if args.json:
+        for job in jobs:
+            json_line(_job_json(job))
+        return EXIT_OK
     if not jobs:
         print("no fine-tuning jobs")
-        return 0
+        return EXIT_OK
     print(f"{'JOB':<28} {'STATUS':<17} {'CREATED':<21} {'EXTRACTOR':<14} MODEL")
     for job in jobs:
         model = job.fine_tuned_model or job.model
         extractor = job.extractor or "-"
         print(f"{job.id:<28} {job.raw_status:<17} {_when(job.created_at):<21} {extractor:<14} {model}")
-    return 0
+    return EXIT_OK

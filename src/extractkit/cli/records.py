@@ -6,6 +6,12 @@ does one thing and closes it. Tables are plain fixed-width text with long cells
 cut, so they read well in any terminal and in logs. Ids may be given as record
 ids, exchange ids or unique prefixes of a record id (the 12 characters the
 tables show).
+
+``list``, ``search``, ``show`` and ``export`` open the store read-only: they
+never create, migrate or lock it, and a mistyped path is an error naming it.
+``export`` reads one consistent snapshot, redacts secrets by value (rows
+written before a key was known to be one included) and writes its file
+readable by its owner only.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from extractkit.exceptions import ExtractKitError, UserError
+from extractkit.cli.conventions import add_command, add_group, existing_file, output_option
+from extractkit.exceptions import UserError
 from extractkit.store import Record, Store, open_store
+from extractkit.store.sqlstore import SQLStore
 
 if TYPE_CHECKING:
     _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -28,7 +36,6 @@ __all__ = ["format_table", "register"]
 
 STORE_ENV = "EXTRACTKIT_STORE"
 _ID_WIDTH = 12
-_EXPORT_PAGE = 1000
 
 
 def register(subparsers: _SubParsers) -> None:
@@ -66,44 +73,92 @@ def register(subparsers: _SubParsers) -> None:
     paging.add_argument("--offset", type=int, default=0, help="rows to skip")
     paging.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
 
-    records = subparsers.add_parser(
+    sub = add_group(
+        subparsers,
         "records",
         help="list, review and export recorded exchanges",
         description="Review recorded exchanges and choose the ones to train on.",
     )
-    records.set_defaults(func=lambda args: _usage(records))
-    sub = records.add_subparsers(metavar="COMMAND")
-
-    cmd = sub.add_parser("list", parents=[store_opt, filters, paging], help="list records, newest first")
+    cmd = add_command(
+        sub,
+        "list",
+        help="list records, newest first",
+        parents=[store_opt, filters, paging],
+        examples=(
+            "extractkit records list --store sqlite:///exchanges.db",
+            "extractkit records list --errors --since 2024-05-01",
+            "extractkit records list --extractor location --not-included --json | head",
+        ),
+    )
     cmd.set_defaults(func=_cmd_list)
-    cmd = sub.add_parser("search", parents=[store_opt, filters, paging], help="find records by text")
+    cmd = add_command(
+        sub,
+        "search",
+        help="find records by text",
+        parents=[store_opt, filters, paging],
+        examples=('extractkit records search "new york"', "extractkit records search paris --json"),
+    )
     cmd.add_argument("text", help="case-insensitive text to find in inputs and outputs")
     cmd.set_defaults(func=_cmd_list)
-    cmd = sub.add_parser("show", parents=[store_opt], help="show one record in full")
+    cmd = add_command(
+        sub,
+        "show",
+        help="show one record in full",
+        parents=[store_opt],
+        examples=("extractkit records show 3f2a9c1b7d4e", "extractkit records show 3f2a9c1b7d4e --json"),
+    )
     cmd.add_argument("id", help="record id, exchange id or unique prefix")
     cmd.add_argument("--json", action="store_true", help="print the record as JSON")
     cmd.set_defaults(func=_cmd_show)
-    cmd = sub.add_parser("include", parents=[store_opt], help="mark records for training")
-    cmd.add_argument("ids", nargs="+", metavar="ID")
+    cmd = add_command(
+        sub,
+        "include",
+        help="mark records for training",
+        parents=[store_opt],
+        examples=("extractkit records include 3f2a9c1b7d4e 9b8c7d6e5f4a",),
+    )
+    cmd.add_argument("ids", nargs="+", metavar="ID", help="record ids, exchange ids or unique prefixes")
     cmd.set_defaults(func=_cmd_include)
-    cmd = sub.add_parser("exclude", parents=[store_opt], help="unmark records (reviewed, not for training)")
-    cmd.add_argument("ids", nargs="+", metavar="ID")
+    cmd = add_command(
+        sub,
+        "exclude",
+        help="unmark records (reviewed, not for training)",
+        parents=[store_opt],
+        examples=("extractkit records exclude 3f2a9c1b7d4e",),
+    )
+    cmd.add_argument("ids", nargs="+", metavar="ID", help="record ids, exchange ids or unique prefixes")
     cmd.set_defaults(func=_cmd_exclude)
-    cmd = sub.add_parser("correct", parents=[store_opt], help="replace a record's output for training")
+    cmd = add_command(
+        sub,
+        "correct",
+        help="replace a record's output for training",
+        parents=[store_opt],
+        examples=(
+            """extractkit records correct 3f2a9c1b7d4e '{"locations": [{"city": "Lyon"}]}'""",
+            "extractkit records correct 3f2a9c1b7d4e --file - < fixed.json",
+            "extractkit records correct 3f2a9c1b7d4e --clear",
+        ),
+    )
     cmd.add_argument("id", help="record id, exchange id or unique prefix")
     cmd.add_argument("output", nargs="?", help="the corrected output as JSON (or use --file)")
-    cmd.add_argument("--file", metavar="PATH", help="read the JSON from PATH ('-' for stdin)")
+    cmd.add_argument(
+        "--file", metavar="PATH", type=existing_file, help="read the JSON from PATH ('-' for stdin)"
+    )
     cmd.add_argument("--clear", action="store_true", help="remove the correction instead")
     cmd.set_defaults(func=_cmd_correct)
-    cmd = sub.add_parser("export", parents=[store_opt, filters], help="write records as JSON lines")
-    cmd.add_argument("-o", "--output", metavar="PATH", help="file to write (default: stdout)")
+    cmd = add_command(
+        sub,
+        "export",
+        help="write records as JSON lines",
+        parents=[store_opt, filters],
+        examples=(
+            "extractkit records export --included -o chosen.jsonl",
+            "extractkit records export --extractor location --since 2024-05-01 > may.jsonl",
+        ),
+    )
+    output_option(cmd, "file to write (default: standard output)")
     cmd.add_argument("--limit", type=int, default=0, help="most records to export (default: all)")
     cmd.set_defaults(func=_cmd_export)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 # -- argument parsing ---------------------------------------------------------
@@ -147,21 +202,16 @@ def _configured_url() -> str | None:
     return get_settings().store_url
 
 
-def _run(args: argparse.Namespace, action: Callable[[Store], int]) -> int:
-    try:
-        url = args.store or os.environ.get(STORE_ENV) or _configured_url()
-        if not url:
-            print(
-                f"extractkit records: error: no store given; pass --store URL, set {STORE_ENV} "
-                "(e.g. sqlite:///exchanges.db) or add [store] url = ... to extractkit.toml",
-                file=sys.stderr,
-            )
-            return 2
-        with open_store(url) as store:
-            return action(store)
-    except ExtractKitError as exc:
-        print(f"extractkit records: error: {exc}", file=sys.stderr)
-        return 1
+def _run(args: argparse.Namespace, action: Callable[[Store], int], *, read_only: bool = False) -> int:
+    # Errors go up to extractkit.cli.main, which prints one line and picks the exit code.
+    url = args.store or os.environ.get(STORE_ENV) or _configured_url()
+    if not url:
+        raise UserError(
+            f"no store given; pass --store URL, set {STORE_ENV} "
+            "(e.g. sqlite:///exchanges.db) or add [store] url = ... to extractkit.toml"
+        )
+    with open_store(url, read_only=True) if read_only else open_store(url) as store:
+        return action(store)
 
 
 # -- rendering ----------------------------------------------------------------
@@ -182,7 +232,24 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], widths: 
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not _encodable(text):
+        # A lone surrogate cannot be written as UTF-8: JSON's \u escapes carry it instead.
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate cannot be printed as UTF-8; show it as its escape instead of failing.
+    return text if _encodable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _flags(record: Record) -> str:
@@ -238,13 +305,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if not rows:
             print(f"no records match ({total} in range)" if args.offset else "no records match")
             return 0
-        print(format_table(_HEADERS, [_record_row(r) for r in rows], _WIDTHS))
+        print(_printable(format_table(_HEADERS, [_record_row(r) for r in rows], _WIDTHS)))
         first = args.offset + 1
         legend = "flags: I included, C corrected, E error, R repaired, V reviewed"
         print(f"\n{first}-{args.offset + len(rows)} of {total}   {legend}")
         return 0
 
-    return _run(args, action)
+    return _run(args, action, read_only=True)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -253,12 +320,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
         if record is None:  # pragma: no cover - resolve_id found it a moment ago
             raise UserError(f"no record with id {args.id!r}")
         if args.json:
-            print(json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+            text = json.dumps(record.to_dict(), ensure_ascii=False, indent=2)
+            print(text if _encodable(text) else json.dumps(record.to_dict(), indent=2))
         else:
-            print(_describe(record))
+            print(_printable(_describe(record)))
         return 0
 
-    return _run(args, action)
+    return _run(args, action, read_only=True)
 
 
 def _describe(record: Record) -> str:
@@ -362,27 +430,36 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if args.output is None:
             _export(store, args, sys.stdout)
         else:
-            with open(args.output, "w", encoding="utf-8") as handle:
+            from extractkit.private_files import open_private
+
+            with open_private(args.output) as handle:
                 written = _export(store, args, handle)
             print(f"wrote {written} record(s) to {args.output}", file=sys.stderr)
         return 0
 
-    return _run(args, action)
+    return _run(args, action, read_only=True)
 
 
-def _export(store: Store, args: argparse.Namespace, out: TextIO) -> int:
-    # Page through the store so exporting a large one does not hold it all in memory.
+def _export(store: Store, args: argparse.Namespace, out: IO[str]) -> int:
+    from extractkit.redaction import redact_value, secret_values
+
     filters = _filters(args)
-    remaining = args.limit if args.limit > 0 else None
+    limit = args.limit if args.limit > 0 else None
+    if isinstance(store, SQLStore):
+        # One snapshot: rows written meanwhile can neither repeat nor push others out of a page.
+        records: Iterable[Record] = store.export(**filters, limit=limit)
+    else:  # another Store implementation: the best it offers
+        records = store.list(**filters, limit=limit)
+    values = secret_values()
     written = 0
-    while remaining is None or remaining > 0:
-        size = _EXPORT_PAGE if remaining is None else min(remaining, _EXPORT_PAGE)
-        page = store.list(**filters, limit=size, offset=written)
-        for record in page:
-            out.write(_compact(record.to_dict()) + "\n")
-        written += len(page)
-        if remaining is not None:
-            remaining -= len(page)
-        if len(page) < size:
-            break
+    for record in records:
+        data = record.to_dict()
+        for key, value in data.items():
+            if key not in ("id", "exchange_id", "label_history"):  # ids are ours, never secrets
+                data[key] = redact_value(value, values)
+        for label in data["label_history"]:
+            label["output"] = redact_value(label["output"], values)
+            label["error"] = redact_value(label["error"], values)
+        out.write(_compact(data) + "\n")
+        written += 1
     return written

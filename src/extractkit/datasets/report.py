@@ -100,6 +100,7 @@ class DatasetReport:
         epochs: Epochs the provider's default heuristic would choose for this many examples.
         estimated_cost: USD for ``billing_tokens * epochs``; ``None`` when no training price is known.
         routes: Examples per route, for router datasets (answers shaped ``{"route": ...}``).
+        json_answers: Whether the assistant answers were parsed as JSON (``None``: not decided).
     """
 
     path: str | None
@@ -115,6 +116,7 @@ class DatasetReport:
     epochs: int = 0
     estimated_cost: float | None = None
     routes: dict[str, int] = field(default_factory=dict)
+    json_answers: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -156,6 +158,7 @@ class DatasetReport:
             "epochs": self.epochs,
             "estimated_cost": self.estimated_cost,
             "routes": dict(self.routes),
+            "json_answers": self.json_answers,
         }
 
     def format(self, *, max_issues: int = 50) -> str:
@@ -173,6 +176,12 @@ class DatasetReport:
             f"{name}: {verdict}, {len(self.warnings)} warning(s); {self.examples} example(s) "
             f"on {self.lines} line(s)"
         )
+        if self.json_answers is not None:
+            out.append(
+                "answers: JSON, each one parsed"
+                if self.json_answers
+                else "answers: not JSON, not parsed (--json-answers checks them)"
+            )
         out += self.figures()
         return "\n".join(out)
 

@@ -5,6 +5,10 @@ stratification every route keeps (as nearly as whole examples allow) the
 file's proportion in both parts, the validation part gets exactly
 ``round(n * fraction)`` examples in total, and no route is moved wholly into
 validation (the model could not learn it). Both parts keep the file's order.
+
+:func:`split_file` validates the file first (:func:`~extractkit.datasets.validate_lines`)
+and refuses one with errors, naming their lines: a split copies lines verbatim,
+so a broken line would otherwise reach a fine-tune unnoticed.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import random
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from extractkit.datasets.example import Dataset, route_of, write_lines_atomic
 from extractkit.exceptions import DatasetError, UserError
+
+if TYPE_CHECKING:
+    from extractkit.datasets.report import DatasetReport
 
 __all__ = ["SplitResult", "Stratify", "split_dataset", "split_file", "split_indices"]
 
@@ -89,6 +96,7 @@ class SplitResult:
         train: Examples in the training file.
         validation: Examples in the validation file.
         routes: Per route, ``(train, validation)`` counts; empty when not stratified.
+        report: The validation of the source file (its warnings), when it was checked.
     """
 
     train_path: Path
@@ -96,6 +104,7 @@ class SplitResult:
     train: int
     validation: int
     routes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    report: DatasetReport | None = None
 
 
 def _route_counts(
@@ -179,6 +188,9 @@ def split_file(
     validation: float = 0.2,
     seed: int = 0,
     stratify: Stratify = "auto",
+    check: bool = True,
+    json_answers: bool | None = None,
+    shown_as: str | None = None,
 ) -> SplitResult:
     """Split a chat JSONL file into a training and a validation file (lines copied verbatim).
 
@@ -189,18 +201,32 @@ def split_file(
         validation: Fraction for validation (default 0.2).
         seed: Random seed.
         stratify: As for :func:`split_dataset`; routes are read from the last assistant answer.
+        check: Validate the file first and refuse it when it has errors (the default).
+        json_answers: For the check: parse answers as JSON (see :func:`~extractkit.datasets.validate_lines`).
+        shown_as: The file's name in messages (default: ``path``).
 
     Raises:
-        DatasetError: The file is missing, too small, or (``stratify="route"``) a line has no route.
+        DatasetError: The file is missing, has errors (each named with its line; nothing is
+            written), is too small, or (``stratify="route"``) a line has no route.
     """
     source = Path(path)
+    label = shown_as or str(source)
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DatasetError(f"{source} does not exist", path=str(source)) from None
+        raise DatasetError(f"{label} does not exist", path=label) from None
+    report = None
+    if check:
+        from extractkit.datasets.report import raise_issues
+        from extractkit.datasets.validate import validate_lines
+
+        report = validate_lines(text.splitlines(), path=label, json_answers=json_answers)
+        # The split drops blank lines, so they are no reason to refuse the file.
+        report.errors = [issue for issue in report.errors if issue.code != "blank_line"]
+        raise_issues(report.errors, path=label, shown=20)
     lines = [line for line in text.splitlines() if line.strip()]
     routes = [_line_route(line) for line in lines] if stratify != "none" else [None] * len(lines)
-    strata = _strata(routes, stratify, f"{source}: example ")
+    strata = _strata(routes, stratify, f"{label}: example ")
     train, valid = split_indices(strata, validation=validation, seed=seed)
     train_out = Path(train_path) if train_path else source.with_name(f"{source.stem}_train.jsonl")
     valid_out = (
@@ -217,4 +243,5 @@ def split_file(
         len(train),
         len(valid),
         _route_counts(routes, train, valid) if stratified else {},
+        report,
     )

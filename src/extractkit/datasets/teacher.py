@@ -7,7 +7,11 @@
 
 The teacher runs through :meth:`~extractkit.Extractor.extract_many` (bounded
 concurrency, transport retries, re-asks); failed inputs get another pass at the
-end (``retry_failed``). Each label is appended to the checkpoint as one JSON
+end (``retry_failed``). Each input has one request budget for all passes
+together (``max_requests``, by default what one call may send: transport tries
+x answer attempts, 5 x 3 = 15), so a failing input costs at most that many
+requests however many passes run. One input's failure, whatever it raises, is
+that input's error; the other labels are kept. Each label is appended to the checkpoint as one JSON
 line the moment it arrives, in a single ``write``; a run that is stopped
 (Ctrl-C, a crash, a lost machine) is resumed by calling it again: inputs
 already in the checkpoint are skipped, so no label is paid for twice. A
@@ -32,8 +36,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from extractkit.datasets.student import output_of_value
-from extractkit.exceptions import DatasetError, ExtractKitError, UserError
+from extractkit.exceptions import DatasetError, ExtractKitError, ItemError, UserError
 from extractkit.extractor import Extractor, ItemResult
+from extractkit.retries import RequestBudget
 from extractkit.store import input_key
 
 __all__ = [
@@ -43,7 +48,6 @@ __all__ = [
     "TeacherLabel",
     "label_inputs",
     "label_inputs_sync",
-    "read_inputs",
 ]
 
 
@@ -274,6 +278,7 @@ async def label_inputs(
     retry_failed: int = 1,
     progress: TextIO | bool | None = None,
     fsync: bool = False,
+    max_requests: int | None = None,
 ) -> LabelRun:
     """Label ``inputs`` with ``teacher``; resumable through ``checkpoint``.
 
@@ -288,12 +293,19 @@ async def label_inputs(
             retries and re-asks).
         progress: A stream for the progress line, ``True`` for stderr, ``None``/``False`` for none.
         fsync: ``fsync`` the checkpoint after every line.
+        max_requests: Requests one input may send over all passes, every transport retry and
+            re-ask counted (default: one call's worst case, ``teacher.retry.max_attempts`` x
+            the teacher's answer attempts). A pass skips inputs whose budget is spent.
 
     Returns:
         A :class:`LabelRun`. Failures are reported in it, not raised: run again to retry them.
     """
     if retry_failed < 0:
         raise UserError(f"retry_failed must be >= 0, got {retry_failed}")
+    if max_requests is None:
+        max_requests = teacher.requests_per_call()
+    if max_requests < 1:
+        raise UserError(f"max_requests must be >= 1, got {max_requests}")
     texts: list[str] = []
     keys: set[str] = set()
     skipped = 0
@@ -324,8 +336,17 @@ async def label_inputs(
 
     def arrived(done: int, total: int, item: ItemResult[Any]) -> None:
         key = input_key(item.input)
+        try:
+            take(key, item)
+        except Exception as exc:  # e.g. the checkpoint's disk is full: that label is not kept
+            was_failed = key in errors
+            errors[key] = ItemError.wrap(exc, f"labelling {item.input[:40]!r}")
+            new.pop(key, None)
+            meter.update(failed=0 if was_failed else 1)
+
+    def take(key: str, item: ItemResult[Any]) -> None:
         was_failed = key in errors
-        if item.extraction is not None:
+        if item.error is None and item.extraction is not None:
             ex = item.extraction
             try:
                 output = output_of_value(teacher, ex.value)
@@ -353,13 +374,20 @@ async def label_inputs(
             meter.update(failed=0 if was_failed else 1)
 
     todo = [t for t in texts if input_key(t) not in resumed]
+    budgets = {input_key(t): RequestBudget(max_requests) for t in todo}
     meter.update()
     try:
         for _ in range(1 + retry_failed):
             if not todo:
                 break
-            await teacher.extract_many(todo, concurrency=concurrency, on_progress=arrived)
-            todo = [t for t in todo if input_key(t) in errors]
+            await teacher.extract_many(
+                todo,
+                concurrency=concurrency,
+                on_progress=arrived,
+                budgets=[budgets[input_key(t)] for t in todo],
+            )
+            # Another pass only for failures with requests left in their budget.
+            todo = [t for t in todo if input_key(t) in errors and budgets[input_key(t)].left > 0]
     finally:
         meter.finish()
     labels = [resumed.get(input_key(t)) or new.get(input_key(t)) for t in texts]
@@ -379,52 +407,3 @@ def label_inputs_sync(teacher: Extractor[Any], inputs: Iterable[str], **kwargs: 
     from extractkit.runtime import run_sync
 
     return run_sync(label_inputs(teacher, inputs, **kwargs))
-
-
-def read_inputs(path: str | os.PathLike[str]) -> list[str]:
-    """Read input texts from a file: one per line, or JSONL.
-
-    A ``.jsonl`` file may hold JSON strings, objects with an ``"input"`` key, or
-    chat examples (their last user message is the input). Any other file is
-    plain text, one input per line; blank lines are skipped.
-
-    Raises:
-        DatasetError: The file is missing, or a JSONL line has no input (naming the line).
-    """
-    from extractkit.datasets.example import user_input
-
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError(f"{file} does not exist", path=str(file)) from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{file} is not UTF-8 text ({exc})", path=str(file)) from None
-    lines = text.splitlines()
-    if file.suffix.lower() != ".jsonl":
-        return [line for line in lines if line.strip()]
-    out: list[str] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise DatasetError(
-                f"{file}:{number}: not valid JSON ({exc})", path=str(file), line=number
-            ) from None
-        found = obj if isinstance(obj, str) else None
-        if isinstance(obj, dict):
-            found = (
-                obj.get("input")
-                if isinstance(obj.get("input"), str)
-                else user_input(obj.get("messages") or ())
-            )
-        if found is None:
-            raise DatasetError(
-                f'{file}:{number}: no input found; use a JSON string, {{"input": ...}} or a chat example',
-                path=str(file),
-                line=number,
-            )
-        out.append(found)
-    return out

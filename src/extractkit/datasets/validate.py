@@ -9,6 +9,14 @@ token limit, a system message that is not first, and the guards of
 :mod:`extractkit.datasets.guards` (teacher prompt, answer JSON and schema,
 duplicates, evaluation leaks). Every issue names its 1-based line.
 
+Assistant answers are parsed as JSON whenever the file's answers are JSON: when
+``json_answers=True``, or by default when most answers start with ``{`` or
+``[`` (a structured-output dataset). Then an answer that is not valid JSON (a
+missing closing brace, prose, a truncated value) is an error on its line: one
+such example teaches the model that broken output is acceptable. Tool-call
+arguments are always JSON and always parsed. With an ``extractor`` the answers
+are also checked against its schema (:mod:`extractkit.datasets.guards`).
+
 Then the figures: tokens per example (min/median/p95/max), the epochs the
 provider's default heuristic picks, the billed tokens and the estimated
 training cost from :func:`extractkit.prices.training_cost`.
@@ -106,6 +114,11 @@ class _Checker:
         self.tokens: list[int] = []
         self.assistant_tokens: list[int] = []
         self.long_systems: set[str] = set()
+        # Answer JSON checks without an extractor: which answers look like JSON, and the issues of
+        # those that do not parse, kept until the end decides whether this is a JSON-answer file.
+        self.answers = 0
+        self.json_like = 0
+        self.not_json: list[Issue] = []
 
     def issue(self, line: int, code: str, message: str, severity: str = "error") -> None:
         self.report.add(Issue(line, code, message, "warning" if severity == "warning" else "error"))
@@ -284,6 +297,8 @@ class _Checker:
             if message.get("weight") != 0:
                 for issue in guards.check_answer(number, message):
                     self.report.add(issue)
+                if guards.extractor is None:  # with one, the guards parse and check every answer
+                    self.answer_json(number, message)
         last = assistants[-1] if assistants else None
         content = last.get("content") if last is not None else None
         if isinstance(content, str) and content.startswith("{") and '"route"' in content:
@@ -293,6 +308,30 @@ class _Checker:
                 route = None
             if route is not None:
                 self.report.routes[route] = self.report.routes.get(route, 0) + 1
+
+    def answer_json(self, number: int, message: Mapping[str, Any]) -> None:
+        calls = message.get("tool_calls")
+        if calls:
+            for call in calls:  # tool-call arguments are JSON by definition: always checked
+                arguments = call["function"]["arguments"]
+                issue = _json_issue(number, arguments, "the tool call's arguments are")
+                if issue is not None:
+                    self.report.add(issue)
+            return
+        content = message.get("content")
+        if not isinstance(content, str):
+            return  # content parts or a missing answer: the format checks speak for those
+        self.answers += 1
+        self.json_like += content.lstrip()[:1] in ("{", "[")
+        issue = _json_issue(number, content, "the assistant answer is")
+        if issue is not None:
+            self.not_json.append(issue)
+
+    def json_mode(self, forced: bool | None) -> bool:
+        """Whether answers are JSON: as ``forced``, else when most of them start with ``{`` or ``[``."""
+        if forced is not None:
+            return forced
+        return self.answers > 0 and 2 * self.json_like > self.answers
 
     def count(
         self, number: int, messages: list[Any], tools: Any, assistants: list[Mapping[str, Any]]
@@ -337,6 +376,17 @@ def _allowed(keys: Iterable[str]) -> str:
     return ", ".join(sorted(keys))
 
 
+def _json_issue(number: int, text: str, what: str) -> Issue | None:
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        where = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        flat = " ".join(text.split())
+        shown = repr(flat if len(flat) <= 60 else flat[:57] + "...")
+        return Issue(number, "assistant_not_json", f"{what} not valid JSON{where}: {shown}")
+    return None
+
+
 def validate_lines(
     lines: Iterable[str | bytes],
     *,
@@ -347,6 +397,7 @@ def validate_lines(
     eval_inputs: Iterable[str] | None = None,
     token_limit: int | None = None,
     prices: PriceTable | None = None,
+    json_answers: bool | None = None,
 ) -> DatasetReport:
     """Validate JSONL lines (text or bytes, with or without newlines); see :func:`validate_file`."""
     report = DatasetReport(path=path, model=model)
@@ -356,6 +407,13 @@ def validate_lines(
     number = 0
     for number, raw in enumerate(lines, 1):
         checker.line(number, raw)
+    if extractor is not None:
+        report.json_answers = True  # the guards parsed every answer and checked it against the schema
+    else:
+        report.json_answers = checker.json_mode(json_answers)
+        if report.json_answers:
+            for issue in checker.not_json:
+                report.add(issue)
     if number == 0:
         report.add(Issue(0, "empty_file", "the file has no examples"))
     elif report.examples < MIN_EXAMPLES:
@@ -389,6 +447,7 @@ def validate_file(
     eval_inputs: Iterable[str] | None = None,
     token_limit: int | None = None,
     prices: PriceTable | None = None,
+    json_answers: bool | None = None,
 ) -> DatasetReport:
     """Validate a chat fine-tuning JSONL file (ours or anyone's); every issue names its line.
 
@@ -402,6 +461,9 @@ def validate_file(
         eval_inputs: Evaluation inputs that must not be in the file.
         token_limit: Override the per-example token limit (default: :func:`token_limit_for`).
         prices: Price table for the cost estimate (default: the built-in list prices).
+        json_answers: Parse every assistant answer as JSON (``True``), never (``False``), or
+            when most answers start with ``{`` or ``[`` (``None``, the default). Ignored with
+            an ``extractor``, which always checks the answers.
 
     Raises:
         DatasetError: The file cannot be read. Problems *in* the file are in the report.
@@ -419,6 +481,7 @@ def validate_file(
             eval_inputs=eval_inputs,
             token_limit=token_limit,
             prices=prices,
+            json_answers=json_answers,
         )
 
 

@@ -56,8 +56,14 @@ class AnswerCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         if self.path != ":memory:":
-            folder = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(folder, exist_ok=True)
+            from extractkit.private_files import FILE_MODE, make_private_dirs
+
+            # Cached answers hold inputs and outputs: a 0700 folder and a 0600 file.
+            make_private_dirs(os.path.dirname(os.path.abspath(self.path)))
+            try:
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+            except FileExistsError:
+                pass
         try:
             # Results arrive on the event loop's thread; reports read them on the caller's.
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)

@@ -99,7 +99,7 @@ class Replay:
             else:
                 from extractkit.store import open_store
 
-                self._store = open_store(text)
+                self._store = open_store(text, read_only=True)
                 self._owned = True
         else:
             self._store = source

@@ -1,7 +1,7 @@
 """Evaluation cases: inputs with their expected outputs, from files or from curated records.
 
 A case file is JSON lines (``.jsonl``), a JSON list (``.json``) or YAML
-(``.yaml``/``.yml``, needs PyYAML: ``pip install 'extractkit[eval]'``). Each
+(``.yaml``/``.yml``, needs PyYAML: ``pip install 'extractkit-llm[eval]'``). Each
 case is a mapping::
 
     {"input": "graphic designer in New York",
@@ -192,7 +192,7 @@ def _from_yaml(text: str, path: str) -> list[EvalCase]:
         yaml: Any = importlib.import_module("yaml")  # optional: the [eval] extra
     except ImportError:
         raise UserError(
-            f"reading {path!r} needs PyYAML: pip install pyyaml (or pip install 'extractkit[eval]'), "
+            f"reading {path!r} needs PyYAML: pip install pyyaml (or pip install 'extractkit-llm[eval]'), "
             "or write the cases as JSON lines"
         ) from None
     loader = yaml.SafeLoader(text)
@@ -258,7 +258,9 @@ def _fields(case: EvalCase) -> dict[str, Any]:
 def dump_cases(cases: Iterable[EvalCase], path: str | os.PathLike[str]) -> int:
     """Write cases as JSON lines (the format :func:`load_cases` reads); return how many."""
     count = 0
-    with open(path, "w", encoding="utf-8") as fh:
+    from extractkit.private_files import open_private
+
+    with open_private(path) as fh:  # 0600: cases hold real inputs
         for case in cases:
             fh.write(json.dumps(case.to_dict(), ensure_ascii=False) + "\n")
             count += 1
@@ -282,7 +284,7 @@ def cases_from_store(store: Store, extractor: str, *, tags: Sequence[str] = ("st
                 expected=expected,
                 id=record.id[:12],
                 tags=tuple(tags),
-                source=f"store:{record.id}",
+                source=f"store:{record.id[:12]}",  # the prefix the tables show; a full id reads as a key
             )
         )
     return cases

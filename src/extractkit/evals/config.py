@@ -281,7 +281,7 @@ def load_eval_config(path: str | os.PathLike[str]) -> EvalConfig:
     if "from_store" in data:
         from extractkit.store import open_store
 
-        with open_store(r.path(data["from_store"], "from_store")) as store:
+        with open_store(r.path(data["from_store"], "from_store"), read_only=True) as store:
             name = factory(store=False).name
             cases += cases_from_store(store, name)
     if not cases:

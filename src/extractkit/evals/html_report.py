@@ -22,6 +22,7 @@ from extractkit.evals.report import (
     format_saving,
     format_seconds,
 )
+from extractkit.redaction import redact
 
 if TYPE_CHECKING:
     from extractkit.evals.metrics import CandidateMetrics
@@ -263,9 +264,11 @@ def render_html(report: EvalReport) -> str:
         _routes(report),
         _cases(report),
     ]
-    return (
+    page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
         + "\n".join(p for p in body if p)
         + "</body></html>\n"
     )
+    # Secrets are replaced in the page as written: keys hold no character that HTML escapes.
+    return redact(page)

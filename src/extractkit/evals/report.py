@@ -5,6 +5,10 @@ metrics. ``to_table()`` is for a terminal, ``to_markdown()`` for a pull
 request, ``to_json()`` for CI (with :meth:`EvalReport.check` and thresholds
 such as ``accuracy=0.8`` deciding the exit status) and ``to_html()`` a single
 self-contained file with per-case diffs and a cost/accuracy/latency chart.
+
+Every rendering passes through :func:`extractkit.redaction.redact` (a key
+echoed into an error message or an answer never reaches a report), and
+:meth:`EvalReport.write` creates its file readable by its owner only (0600).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from extractkit.evals.metrics import CandidateMetrics, compute_metrics, margin_n
 from extractkit.evals.results import CaseResult
 from extractkit.evals.thresholds import Threshold, ThresholdFailure, check_thresholds, metric_value
 from extractkit.exceptions import UserError
+from extractkit.redaction import redact, redact_value
 
 __all__ = [
     "FORMATS",
@@ -109,7 +114,8 @@ class EvalReport:
     Attributes:
         extractor: The extractor's name.
         cases: The cases, with canonical expected outputs.
-        candidates: Per candidate: ``name``, ``model``, ``prompt_variant``, ``output_mode``, ``description``.
+        candidates: Per candidate: ``name``, ``model``, ``prompt_variant``, ``output_mode``, ``description``,
+            and for those that ran a model, ``concurrency`` and ``local`` (its model ran on this machine).
         results: Per candidate name, one scored result per case (in case order).
         metrics: Per candidate name, its metrics.
         baseline: The candidate savings and comparisons are relative to.
@@ -149,6 +155,17 @@ class EvalReport:
         """Sentences for the reader: precision of the numbers, paired comparisons, warnings."""
         n = len(self.cases)
         notes = [margin_note(n)]
+        local = [c for c in self.candidates if c.get("local")]
+        if local:
+            names = ", ".join(c["name"] for c in local)
+            at_once = max(int(c.get("concurrency") or 1) for c in local)
+            notes.append(
+                f"{names} ran on this machine, one candidate at a time and one case at a time, so the "
+                "latency is what one query costs, not time spent waiting for others decoding."
+                if at_once == 1
+                else f"{names} ran on this machine, one candidate at a time but {at_once} cases at a time: "
+                "the latency includes waiting for the other cases decoding on the same machine."
+            )
         for name in self.names:
             m = self.metrics[name]
             if m.vs_baseline is None:
@@ -208,7 +225,7 @@ class EvalReport:
         out.append("")
         out += [f"note: {n}" for n in self.notes()]
         out += self._detail_lines()
-        return "\n".join(out) + "\n"
+        return redact("\n".join(out) + "\n")
 
     def _detail_lines(self) -> list[str]:
         lines: list[str] = []
@@ -289,7 +306,7 @@ class EvalReport:
             out += ["", "Cases some candidate got wrong:", ""]
             for case, names in wrong[:50]:
                 out.append(f"- `{_md(case.id)}` {_md(case.input[:80])}: {', '.join(names)}")
-        return "\n".join(out) + "\n"
+        return redact("\n".join(out) + "\n")
 
     def _result(self, candidate: str, index: int) -> CaseResult:
         return self.results[candidate][index]
@@ -325,7 +342,8 @@ class EvalReport:
             for f in failures
         ]
         data["passed"] = not failures
-        return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        # Redact the data, not the text: a secret inside a JSON string may be written escaped.
+        return json.dumps(redact_value(data), ensure_ascii=False, indent=2, default=str)
 
     def to_html(self) -> str:
         """One self-contained HTML page: table, chart (inline SVG), notes and per-case diffs."""
@@ -350,8 +368,11 @@ class EvalReport:
         if fmt is None:
             suffix = os.path.splitext(os.fspath(path))[1].lower()
             fmt = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json"}.get(suffix, "table")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(self.render(fmt))
+        from extractkit.private_files import open_private
+
+        text = self.render(fmt)
+        with open_private(path) as fh:
+            fh.write(text)
         return fmt
 
 

@@ -18,7 +18,13 @@
     print(report.to_table())
 
 Candidates run side by side, each with at most ``concurrency`` extractions in
-flight (:meth:`~extractkit.Extractor.extract_many`). Transport errors are
+flight (:meth:`~extractkit.Extractor.extract_many`). Candidates whose model
+runs on this machine (a ``type = "local"`` backend, or one that says
+``runs_locally``) are the exception: they run one after another, with
+``local_concurrency`` (default 1) extractions in flight, beside the remote ones.
+Decoding on a shared CPU, eight requests at once made each one wait for the
+others: a local model measured at p50 10 s at concurrency 8 answers in 0.8 s
+alone. The report says which candidates ran that way. Transport errors are
 retried by each extractor's :class:`~extractkit.retries.RetryPolicy`; invalid
 answers are re-asked by the extraction loop and counted. Answers are written to
 the cache as they arrive, so a crashed run resumes where it stopped.
@@ -41,12 +47,19 @@ from extractkit.evals.progress import ProgressCallback, ProgressPrinter
 from extractkit.evals.report import EvalReport, build_report
 from extractkit.evals.results import CaseResult
 from extractkit.evals.scorers import Score, Scorer, field_values, get_scorer
-from extractkit.exceptions import DatasetError, ExtractionError, UserError
+from extractkit.exceptions import DatasetError, ExtractionError, ItemError, UserError
 from extractkit.extractor import Extractor, ItemResult
 from extractkit.output import ValidationFailure
 from extractkit.retries import RetryPolicy
 
-__all__ = ["ProgressCallback", "ProgressPrinter", "candidate_fingerprint", "run_eval", "run_eval_sync"]
+__all__ = [
+    "ProgressCallback",
+    "ProgressPrinter",
+    "candidate_fingerprint",
+    "run_eval",
+    "run_eval_sync",
+    "runs_locally",
+]
 
 
 def candidate_fingerprint(candidate: Candidate, extractor: Extractor[Any] | None) -> dict[str, Any]:
@@ -69,10 +82,27 @@ def candidate_fingerprint(candidate: Candidate, extractor: Extractor[Any] | None
         "teacher_instructions": extractor.teacher_instructions,
         "examples": [repr(e) for e in extractor.examples],
         "schema": extractor.spec.schema,
+        # Answers cached under looser validation must not count as valid under strict validation.
+        "answer_schema": extractor.spec.answer_schema if extractor.spec.strict else None,
         "temperature": extractor.temperature,
         "max_tokens": extractor.max_tokens,
         "routes": {str(k): str(v) for k, v in routes.items()} if isinstance(routes, Mapping) else None,
     }
+
+
+def runs_locally(candidate: Candidate, extractor: Extractor[Any] | None) -> bool:
+    """Whether the candidate's model decodes on this machine (and so competes for its CPU or GPU).
+
+    True for a backend built from a ``[backends.NAME] type = "local"`` table, and for a
+    backend instance whose ``runs_locally`` attribute is true.
+    """
+    if extractor is None:
+        return False  # replayed answers: nothing runs
+    backend = candidate.backend if candidate.backend is not None else getattr(extractor, "_backend", None)
+    if backend is not None:
+        return bool(getattr(backend, "runs_locally", False))
+    ref = extractor.resolve_model()
+    return extractor.settings.backend(ref.provider).type == "local"
 
 
 def _route_label(value: Any) -> str:
@@ -114,8 +144,10 @@ class _Shape:
                 )
             return _with_expected(case, label)
         try:
-            # Validating fills defaults (a missing "country" becomes null), as the model's output would.
-            return _with_expected(case, self.value(self.reference.spec.validate(case.expected)))
+            # A case may leave out keys that have defaults (a missing "country" becomes null): it is
+            # written by hand. Unknown keys are still errors, so a typo cannot make a wrong label.
+            expected = self.reference.spec.validate(case.expected, missing_ok=True)
+            return _with_expected(case, self.value(expected))
         except ValidationFailure as exc:
             raise DatasetError(
                 f"{where}: the expected output of case {case.id!r} does not fit "
@@ -210,13 +242,25 @@ def _from_replay(answer: ReplayAnswer | None, case: EvalCase, candidate: str, sh
     return CaseResult(output=output, latency_s=answer.latency_s, repairs=answer.repairs, **common)
 
 
+def _failed(case: EvalCase, candidate: str, exc: BaseException, where: str) -> CaseResult:
+    """A case whose processing raised: that case's error, the other cases unharmed."""
+    err = ItemError.wrap(exc, f"case {case.id}: {where}")
+    return CaseResult(
+        case_id=case.id,
+        candidate=candidate,
+        error=f"{type(err).__name__}: {err}",
+        error_type=type(err).__name__,
+    )
+
+
 def _score(scorer: Scorer, case: EvalCase, result: CaseResult) -> CaseResult:
-    if not result.ok:
-        # A failed extraction got every expected field wrong.
-        return result.with_score(
-            Score(False, dict.fromkeys(field_values(case.expected), False), result.error)
-        )
-    return result.with_score(scorer.score(case.expected, result.output, case))
+    if result.ok:
+        try:
+            return result.with_score(scorer.score(case.expected, result.output, case))
+        except Exception as exc:  # isolation: a scorer failing on one output fails that case only
+            result = _failed(case, result.candidate, exc, f"scorer {scorer.name!r}")
+    # A failed extraction got every expected field wrong.
+    return result.with_score(Score(False, dict.fromkeys(field_values(case.expected), False), result.error))
 
 
 async def _run_candidate(
@@ -254,10 +298,13 @@ async def _run_candidate(
 
     def finished(count: int, of: int, item: ItemResult[Any]) -> None:
         index = pending[item.index]
-        result, cacheable = _from_item(item, cases[index], candidate.name, shape)
-        slots[index] = result
-        if cache is not None and cacheable:
-            cache.put(keys[index], candidate.name, cases[index].input, result.to_cache())
+        try:
+            result, cacheable = _from_item(item, cases[index], candidate.name, shape)
+            slots[index] = result
+            if cache is not None and cacheable:
+                cache.put(keys[index], candidate.name, cases[index].input, result.to_cache())
+        except Exception as exc:  # isolation: this case fails, the run and the other cases go on
+            slots[index] = _failed(cases[index], candidate.name, exc, "reading its result")
         if progress is not None:
             progress(candidate.name, done + count, total)
 
@@ -282,6 +329,7 @@ async def run_eval(
     progress: bool | ProgressCallback | None = None,
     router: bool | None = None,
     training_file: str | os.PathLike[str] | None = None,
+    local_concurrency: int = 1,
 ) -> EvalReport:
     """Run every candidate over every case and measure them side by side.
 
@@ -293,7 +341,7 @@ async def run_eval(
         scorer: ``"exact"`` (default), ``"fields"``, ``"normalized"``, a Scorer or a function.
         baseline: The candidate that savings and paired comparisons are relative to
             (default: the first).
-        concurrency: Extractions in flight per candidate.
+        concurrency: Extractions in flight per candidate (remote ones; see ``local_concurrency``).
         retry: Transport retry policy for the candidates built here.
         settings: Settings (backends, prices) for candidates that bring none.
         cache: An answer cache (or its file path); ``None`` caches nothing.
@@ -302,6 +350,9 @@ async def run_eval(
             ``None`` decides from the extractor (an :class:`~extractkit.IntentRouter` is a router).
         training_file: A training JSONL file; cases whose input is in it trigger a
             :class:`~extractkit.evals.TrainingOverlapWarning` and are listed in the report.
+        local_concurrency: Extractions in flight for a candidate whose model runs on this
+            machine (:func:`runs_locally`); such candidates also run one after another, so
+            their latency is not inflated by decoding for each other.
 
     Raises:
         UserError: No candidates, duplicate names, an unknown baseline, bad concurrency.
@@ -318,8 +369,8 @@ async def run_eval(
     baseline = baseline or names[0]
     if baseline not in names:
         raise UserError(f"baseline {baseline!r} is not a candidate; candidates: {', '.join(names)}")
-    if concurrency < 1:
-        raise UserError(f"concurrency must be >= 1, got {concurrency}")
+    if concurrency < 1 or local_concurrency < 1:
+        raise UserError(f"concurrency must be >= 1, got {min(concurrency, local_concurrency)}")
     the_scorer = get_scorer(scorer)
     overlap = check_training_overlap(case_list, training_file) if training_file is not None else []
 
@@ -347,34 +398,50 @@ async def run_eval(
     callback: ProgressCallback | None = printer
     if callback is None and callable(progress):
         callback = progress
+    local = [c for c in candidates if runs_locally(c, built[c.name])]
+    remote = [c for c in candidates if c not in local]
+
+    async def run(candidate: Candidate, limit: int) -> list[CaseResult]:
+        return await _run_candidate(
+            candidate,
+            built[candidate.name],
+            canonical,
+            shape,
+            concurrency=limit,
+            cache=the_cache,
+            progress=callback,
+        )
+
+    async def one_at_a_time() -> list[list[CaseResult]]:
+        return [await run(c, local_concurrency) for c in local]
+
     try:
-        runs = await asyncio.gather(
-            *(
-                _run_candidate(
-                    c,
-                    built[c.name],
-                    canonical,
-                    shape,
-                    concurrency=concurrency,
-                    cache=the_cache,
-                    progress=callback,
-                )
-                for c in candidates
-            )
+        remote_runs, local_runs = await asyncio.gather(
+            asyncio.gather(*(run(c, concurrency) for c in remote)), one_at_a_time()
         )
     finally:
         if printer is not None:
             printer.close()
         if owned and the_cache is not None:
             the_cache.close()
+    by_name = dict(zip([c.name for c in remote], remote_runs, strict=True))
+    by_name.update(zip([c.name for c in local], local_runs, strict=True))
+    runs = [by_name[c.name] for c in candidates]
     results = {
         c.name: [_score(the_scorer, case, r) for case, r in zip(canonical, run, strict=True)]
         for c, run in zip(candidates, runs, strict=True)
     }
+    described = []
+    for c in candidates:
+        info = c.describe(built[c.name])
+        if built[c.name] is not None:
+            info["concurrency"] = local_concurrency if c in local else concurrency
+            info["local"] = c in local
+        described.append(info)
     return build_report(
         extractor_name=reference.name,
         cases=canonical,
-        candidates=[c.describe(built[c.name]) for c in candidates],
+        candidates=described,
         results=results,
         baseline=baseline,
         router=is_router,

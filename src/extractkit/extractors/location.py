@@ -2,40 +2,111 @@
 
 >>> LocationExtractor().extract_sync("graphic designer in New York")  # doctest: +SKIP
 Locations(locations=[Location(city='New York', country='United States')])
+
+With no ``OPENAI_API_KEY`` and no model configured it runs offline on the
+embedded local model (:mod:`extractkit.local.embedded`), whose answers are
+checked against a gazetteer (:mod:`extractkit.local.places`): a city must be
+in the query, and a known city's country comes from the query or the
+gazetteer, never from the small model's guess alone.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from extractkit.extractor import Extractor
-from extractkit.prompts import Example
+from extractkit.local.embedded import EMBEDDED_MODEL, EMBEDDED_REF
+
+if TYPE_CHECKING:
+    from extractkit.extractors.location_types import Location, Locations
+    from extractkit.messages import ChatRequest, ResponseFormat
+    from extractkit.prompts import Example
+    from extractkit.results import CallContext
 
 __all__ = ["Location", "LocationExtractor", "Locations"]
 
 
-class Location(BaseModel):
-    """One place: a city, a country, or both."""
+def __getattr__(name: str) -> Any:
+    # Location and Locations live in location_types (pydantic loads with them).
+    if name in ("Location", "Locations"):
+        from extractkit.extractors import location_types
 
-    city: str | None = Field(
-        default=None, description="The city, in English; null when the text names no city."
-    )
-    country: str | None = Field(
-        default=None,
-        description="The country, in English; null when it is neither named nor inferable from the city.",
-    )
+        return getattr(location_types, name)
+    raise AttributeError(f"module 'extractkit.extractors.location' has no attribute {name!r}")
 
 
-class Locations(BaseModel):
-    """Every location in the input, in order of mention (empty when there is none)."""
+class _LazyOutputType:
+    """``Locations``, imported on first read (the first extraction)."""
 
-    locations: list[Location] = Field(default_factory=list)
+    def __init__(self) -> None:
+        self._value: type[Locations] | None = None
+
+    def __get__(self, instance: Any, owner: Any = None) -> type[Locations]:
+        if self._value is None:
+            from extractkit.extractors.location_types import Locations
+
+            self._value = Locations
+        return self._value
 
 
-class LocationExtractor(Extractor[Locations]):
-    """Finds the cities and countries in a short text such as a job search query."""
+class _LazyExamples:
+    """The examples, built on first read: validating them at import would build the models."""
+
+    def __init__(self) -> None:
+        self._value: tuple[Example, ...] | None = None
+
+    def __get__(self, instance: Any, owner: Any = None) -> Sequence[Example]:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    @staticmethod
+    def _build() -> tuple[Example, ...]:
+        from extractkit.extractors.location_types import Locations
+        from extractkit.prompts import Example
+
+        return (
+            Example(
+                "graphic designer in New York",
+                Locations.model_validate({"locations": [{"city": "New York", "country": "United States"}]}),
+            ),
+            Example(
+                "nurse jobs Lyon or Berlin",
+                Locations.model_validate(
+                    {
+                        "locations": [
+                            {"city": "Lyon", "country": "France"},
+                            {"city": "Berlin", "country": "Germany"},
+                        ]
+                    }
+                ),
+            ),
+            Example("remote python developer", Locations()),
+            Example(
+                "accountant anywhere in Spain",
+                Locations.model_validate({"locations": [{"city": None, "country": "Spain"}]}),
+            ),
+        )
+
+
+class LocationExtractor(Extractor["Locations"]):
+    """Finds the cities and countries in a short text such as a job search query.
+
+    Args:
+        check_places: Check answers against the shipped gazetteer (a city must be in the
+            query; a known city's country comes from the query or the gazetteer). Default:
+            on for the embedded model, off for others. Changes are listed in
+            ``Extraction.repairs``; a city that is not in the query fails validation.
+        **kwargs: As for :class:`~extractkit.Extractor`.
+    """
+
+    output_type = _LazyOutputType()
 
     name = "location"
+    embedded_model = EMBEDDED_REF
     instructions = "Extract the locations (city, country) from the search query as JSON."
     teacher_instructions = """\
 You extract locations from job-search queries typed by users.
@@ -52,25 +123,51 @@ Rules:
 - Words that only look like places ("remote", "hybrid", "Java", "Jordan" as a surname) are not
   locations. When there is no location at all, return an empty list.
 - Do not invent locations and do not translate the rest of the query."""
-    examples = (
-        Example(
-            "graphic designer in New York",
-            Locations.model_validate({"locations": [{"city": "New York", "country": "United States"}]}),
-        ),
-        Example(
-            "nurse jobs Lyon or Berlin",
-            Locations.model_validate(
-                {
-                    "locations": [
-                        {"city": "Lyon", "country": "France"},
-                        {"city": "Berlin", "country": "Germany"},
-                    ]
-                }
-            ),
-        ),
-        Example("remote python developer", Locations()),
-        Example(
-            "accountant anywhere in Spain",
-            Locations.model_validate({"locations": [{"city": None, "country": "Spain"}]}),
-        ),
-    )
+    examples = _LazyExamples()  # a descriptor: reads as the tuple, built on first read
+
+    def __init__(self, model: str | None = None, *, check_places: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.check_places = check_places
+
+    def shape_request(self, ctx: CallContext, request: ChatRequest) -> ChatRequest:
+        """As the base class; for the embedded model, the country is also constrained to known names."""
+        request = super().shape_request(ctx, request)
+        checked = self.check_places if self.check_places is not None else request.model == EMBEDDED_MODEL
+        ctx.state["check_places"] = checked
+        fmt = request.response_format
+        if request.model == EMBEDDED_MODEL and fmt is not None and fmt.schema is not None:
+            return replace(request, response_format=_with_country_names(fmt))
+        return request
+
+    def parse(self, raw: str, ctx: CallContext) -> tuple[Any, tuple[str, ...]]:
+        """As the base class, then the gazetteer check when it is on (its changes join the repairs)."""
+        value, actions = super().parse(raw, ctx)
+        if not ctx.state.get("check_places") or not isinstance(value, dict):
+            return value, actions
+        items = value.get("locations")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            return value, actions  # not the schema's shape: validation says what is wrong
+        from extractkit.local.places import PlaceProblem, gazetteer
+
+        try:
+            checked, notes = gazetteer().check(items, ctx.text)
+        except PlaceProblem as exc:
+            from extractkit.output import ValidationFailure
+
+            raise ValidationFailure([f"{exc}; answer only with places written in the query"]) from None
+        return {**value, "locations": checked}, (*actions, *notes)
+
+
+def _with_country_names(fmt: ResponseFormat) -> ResponseFormat:
+    """The response format with ``country`` limited to the gazetteer's country names (or null)."""
+    from extractkit.local.places import gazetteer
+
+    schema = copy.deepcopy(dict(fmt.schema or {}))
+    item = schema.get("properties", {}).get("locations", {}).get("items", {})
+    ref = item.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        item = schema.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {})
+    props = item.get("properties", {})
+    if "country" in props:
+        props["country"] = {"anyOf": [{"enum": sorted(gazetteer().countries.values())}, {"type": "null"}]}
+    return replace(fmt, schema=schema)

@@ -34,7 +34,7 @@ from extractkit.finetune.base import (
     UploadedFile,
 )
 from extractkit.finetune.estimate import TrainingEstimate, auto_epochs, estimate_training
-from extractkit.finetune.follow import JobFollower, follow_job, format_event, format_job
+from extractkit.finetune.follow import JobFollower, follow_job, format_event, format_job, resume_command
 from extractkit.finetune.jobs import FineTuneResult, apply_job_result, fine_tune, resume_fine_tune, start_job
 from extractkit.finetune.openai import OpenAIFineTuningBackend
 from extractkit.finetune.toml_update import ConfigUpdate, config_path, update_extractor_model
@@ -61,6 +61,7 @@ __all__ = [
     "follow_job",
     "format_event",
     "format_job",
+    "resume_command",
     "resume_fine_tune",
     "start_job",
     "update_extractor_model",

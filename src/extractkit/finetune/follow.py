@@ -27,11 +27,29 @@ from extractkit.exceptions import BackendError, FineTuneError, UserError
 from extractkit.finetune.base import FineTuneJob, FineTuningBackend, JobEvent, JobStatus
 from extractkit.retries import RetryPolicy, call_with_retries
 
-__all__ = ["STDERR", "JobFollower", "follow_job", "format_event", "format_job"]
+__all__ = ["STDERR", "JobFollower", "follow_job", "format_event", "format_job", "resume_command"]
 
 T = TypeVar("T")
 
 _EVENT_PAGE = 100
+
+
+def resume_command(job_id: str, provider: str = "openai", config: str | None = None) -> str:
+    """The command line that follows the job again: ``extractkit finetune follow ID [--provider P]``.
+
+    The provider is named unless it is the default (``openai``), so the command
+    reaches the backend that runs the job (a local job is not found at OpenAI).
+    """
+    import shlex
+
+    words = ["extractkit", "finetune", "follow", job_id]
+    if provider != "openai":
+        words += ["--provider", provider]
+    if config is not None:
+        words += ["--config", config]
+    return shlex.join(words)
+
+
 _MAX_EVENT_PAGES = 50  # 5,000 events per poll is far beyond any real job; bounds a misbehaving server
 
 # Metric names as OpenAI reports them, and the short labels printed for them.
@@ -227,7 +245,7 @@ async def follow_job(
     policy = retry or RetryPolicy(sleep=sleep)
     follower = JobFollower(backend, job_id, out=out, retry=policy, on_event=on_event)
     started = clock()
-    resume_hint = f"resume with: extractkit finetune follow {job_id}"
+    resume_hint = f"resume with: {resume_command(job_id, getattr(backend, 'name', 'openai'))}"
     try:
         while True:
             job = await follower.poll()

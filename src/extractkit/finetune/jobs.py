@@ -29,7 +29,7 @@ from extractkit.finetune.base import (
     JobSpec,
     JobStatus,
 )
-from extractkit.finetune.follow import STDERR, follow_job
+from extractkit.finetune.follow import STDERR, follow_job, resume_command
 from extractkit.finetune.toml_update import ConfigUpdate, update_extractor_model
 from extractkit.retries import RetryPolicy
 
@@ -254,7 +254,8 @@ async def fine_tune(
         hyperparameters=hyperparameters,
     )
     if out is not None:
-        print(f"started {job.id}; if interrupted, resume with: extractkit finetune follow {job.id}", file=out)
+        hint = resume_command(job.id, backend.name, str(config) if config is not None else None)
+        print(f"started {job.id}; if interrupted, resume with: {hint}", file=out)
     return await resume_fine_tune(
         backend,
         job.id,

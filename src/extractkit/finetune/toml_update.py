@@ -1,40 +1,42 @@
 """Point an extractor at a new model in ``extractkit.toml``, editing the file in place.
 
-:mod:`tomllib` only reads, and rewriting the whole document from a parsed
-mapping would drop every comment and the user's layout. So this module edits
-lines: it finds the ``[extractors.NAME]`` table, replaces the string after
-``model =`` (keeping the rest of the line, its comment included), sets
-``prompt_variant`` to ``minimal`` where the table forces another variant, and
-notes the previous model in a comment above, for an easy way back.
+:mod:`tomllib` only reads, and rewriting the document from a parsed mapping
+would drop every comment and the user's layout, so the edit goes through
+`tomlkit <https://tomlkit.readthedocs.io>`_, which keeps both. It sets ``model``
+in the extractor's table, whatever its layout (an ``[extractors.NAME]`` table,
+an inline table, dotted keys), sets ``prompt_variant`` to ``minimal`` where the
+table forces another variant, and, where a comment line fits (a table with its
+own header, or a new one), notes the previous model above the ``model`` line
+for an easy way back.
 
-Nothing is written unless the result, parsed again, equals the old document
-with exactly those keys changed, and is a valid extractkit configuration.
-Layouts the line editor does not handle (the table written as an inline table
-or as dotted keys elsewhere) are refused with the line to write by hand. The
-file is replaced atomically (a temporary file in the same folder, fsync,
-rename), so a crash leaves the old file or the new one, never half of each.
+Nothing is written unless the result, parsed again with :mod:`tomllib`, equals
+the old document with exactly those keys changed, and is a valid extractkit
+configuration. The file is replaced atomically (a temporary file in the same
+folder, fsync, rename), so a crash leaves the old file or the new one, never
+half of each.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import os
-import re
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+from tomlkit.items import Comment, InlineTable, Table, Whitespace
 
 from extractkit.config import CONFIG_FILENAME, ModelRef, Settings
 from extractkit.exceptions import ConfigError
 
 __all__ = ["ConfigUpdate", "config_path", "update_extractor_model"]
 
-_NOTE_PREFIX = "# extractkit finetune:"
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_NOTE_PREFIX = "extractkit finetune:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,185 +68,61 @@ def config_path(path: str | os.PathLike[str] | None = None) -> Path:
     return _discover(os.environ) or Path.cwd() / CONFIG_FILENAME
 
 
-# --------------------------------------------------------------------------- a line scanner
+def _is_note_text(text: str) -> bool:
+    return text.strip().lstrip("#").strip().startswith(_NOTE_PREFIX)
 
 
-def _scan(text: str) -> list[bool]:
-    """For each line, whether it starts at the top level of the document (not inside a
-    multi-line string or an array / inline table that spans lines)."""
-    starts: list[bool] = []
-    in_ml: str | None = None  # the delimiter of the multi-line string we are in
-    depth = 0
-    for line in text.split("\n"):
-        starts.append(in_ml is None and depth == 0)
-        i = 0
-        n = len(line)
-        while i < n:
-            if in_ml is not None:
-                end = line.find(in_ml, i)
-                if end < 0:
-                    break
-                if in_ml == '"""':
-                    # An escaped quote before the delimiter does not end the string.
-                    backslashes = len(line[:end]) - len(line[:end].rstrip("\\"))
-                    if backslashes % 2:
-                        i = end + 1
-                        continue
-                i = end + 3
-                while i < n and line[i] == in_ml[0]:  # up to two quotes may belong to the content
-                    i += 1
-                in_ml = None
-                continue
-            ch = line[i]
-            if ch == "#":
-                break
-            if line.startswith(('"""', "'''"), i):
-                in_ml = line[i : i + 3]
-                i += 3
-                continue
-            if ch == '"':
-                i = _skip_basic(line, i)
-                continue
-            if ch == "'":
-                close = line.find("'", i + 1)
-                i = n if close < 0 else close + 1
-                continue
-            if ch in "[{":
-                depth += 1
-            elif ch in "]}":
-                depth = max(0, depth - 1)
-            i += 1
-        if depth and _is_header_line(line) and starts[-1]:
-            depth = 0  # a table header closes its own brackets on its line
-    return starts
+def _is_note(item: Any) -> bool:
+    return isinstance(item, Comment) and _is_note_text(item.as_string())
 
 
-def _skip_basic(line: str, i: int) -> int:
-    """Index just past the basic string starting at ``line[i] == '"'``."""
-    j = i + 1
-    while j < len(line):
-        if line[j] == "\\":
-            j += 2
+def _with_note(table: Table, model: str, note: str) -> Table:
+    """A copy of a header table (same items, comments and header) with the note above ``model``."""
+    # tomlkit has no public "insert before": build the table again from its items, in order.
+    new = tomlkit.table()
+    new.trivia.indent = table.trivia.indent
+    new.trivia.comment_ws = table.trivia.comment_ws
+    new.trivia.comment = table.trivia.comment
+    new.trivia.trail = table.trivia.trail
+    items = table.value.body
+    if not any(key is not None and key.key == "model" for key, _ in items):
+        new.add(tomlkit.comment(note))
+        new.add("model", model)
+    for key, item in items:
+        if key is None:
+            if isinstance(item, Comment | Whitespace) and not _is_note(item):
+                new.add(item)
             continue
-        if line[j] == '"':
-            return j + 1
-        j += 1
-    return len(line)
+        if key.key == "model":
+            new.add(tomlkit.comment(note))
+        new.add(key, item)
+    return new
 
 
-def _is_header_line(line: str) -> bool:
-    return line.lstrip().startswith("[")
-
-
-def _parse_key(text: str) -> tuple[list[str], str] | None:
-    """Parse a dotted key at the start of ``text``; return (parts, rest) or None."""
-    parts: list[str] = []
-    rest = text.lstrip()
-    while True:
-        if rest.startswith('"'):
-            end = _skip_basic(rest, 0)
-            try:
-                parts.append(json.loads(rest[:end]))
-            except ValueError:
-                return None
-            rest = rest[end:]
-        elif rest.startswith("'"):
-            end = rest.find("'", 1)
-            if end < 0:
-                return None
-            parts.append(rest[1:end])
-            rest = rest[end + 1 :]
-        else:
-            match = _BARE_KEY.match(rest)
-            if match is None:
-                return None
-            parts.append(match.group())
-            rest = rest[match.end() :]
-        rest = rest.lstrip()
-        if not rest.startswith("."):
-            return parts, rest
-        rest = rest[1:].lstrip()
-
-
-def _header(line: str) -> list[str] | None:
-    """The key of a ``[table]`` header line; None for ``[[array]]`` headers and non-headers."""
-    stripped = line.strip()
-    if not stripped.startswith("[") or stripped.startswith("[["):
-        return None
-    parsed = _parse_key(stripped[1:])
-    if parsed is None or not parsed[1].startswith("]"):
-        return None
-    return parsed[0]
-
-
-def _string_value_span(line: str, key: str) -> tuple[int, int] | None:
-    """For ``key = "string"`` return the span of the string literal; None when not that key."""
-    parsed = _parse_key(line)
-    if parsed is None or parsed[0] != [key] or not parsed[1].startswith("="):
-        return None
-    start = len(line) - len(parsed[1]) + 1
-    while start < len(line) and line[start] in " \t":
-        start += 1
-    value = line[start:]
-    if value.startswith(('"""', "'''")):
-        return None
-    if value.startswith('"'):
-        return start, start + _skip_basic(value, 0)
-    if value.startswith("'"):
-        end = value.find("'", 1)
-        return None if end < 0 else (start, start + end + 1)
-    return None
-
-
-# --------------------------------------------------------------------------- the edit
-
-
-def _toml_string(value: str) -> str:
-    # JSON string escapes (\" \\ \n \uXXXX...) are all valid in TOML basic strings.
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _edit(text: str, name: str, model: str, note: str) -> str:
-    lines = text.split("\n")
-    starts = _scan(text)
-    begin = end = None
-    for i, line in enumerate(lines):
-        if not starts[i]:
-            continue
-        head = _header(line)
-        if begin is None and head == ["extractors", name]:
-            begin = i
-        elif begin is not None and (head is not None or line.lstrip().startswith("[[")):
-            end = i
-            break
-    model_line = f"model = {_toml_string(model)}"
-    if begin is None:
-        while lines and lines[-1] == "":
-            lines.pop()
-        block = [f"[extractors.{_table_key(name)}]", note, model_line]
-        return "\n".join([*lines, *([""] if lines else []), *block, ""])
-    end = len(lines) if end is None else end
-    # Edit in place first (indexes still match ``starts``), insert lines last.
-    model_at = None
-    for i in range(begin + 1, end):
-        if not starts[i]:
-            continue
-        if model_at is None and (span := _string_value_span(lines[i], "model")) is not None:
-            lines[i] = lines[i][: span[0]] + _toml_string(model) + lines[i][span[1] :]
-            model_at = i
-        elif (span := _string_value_span(lines[i], "prompt_variant")) is not None:
-            lines[i] = lines[i][: span[0]] + '"minimal"' + lines[i][span[1] :]
-    if model_at is None:
-        lines[begin + 1 : begin + 1] = [note, model_line]
-    elif lines[model_at - 1].lstrip().startswith(_NOTE_PREFIX):
-        lines[model_at - 1] = note
-    else:
-        lines.insert(model_at, note)
-    return "\n".join(lines)
-
-
-def _table_key(name: str) -> str:
-    return name if _BARE_KEY.fullmatch(name) else _toml_string(name)
+def _edit(doc: tomlkit.TOMLDocument, name: str, model: str, note: str) -> None:
+    extractors = doc.get("extractors")
+    if extractors is None:
+        extractors = tomlkit.table(is_super_table=True)
+        doc.add("extractors", extractors)
+    if not isinstance(extractors, MutableMapping):
+        return  # not a table: the check after the edit refuses the file
+    table = extractors.get(name)
+    if table is None:
+        fresh = tomlkit.table()
+        fresh.add(tomlkit.comment(note))
+        fresh.add("model", model)
+        extractors[name] = fresh
+        return
+    if type(table) is Table and not table.is_super_table():
+        # A table with its own [extractors.NAME] header: room for a comment line.
+        table = extractors[name] = _with_note(table, model, note)
+    elif isinstance(table, InlineTable) and (not table.trivia.comment or _is_note_text(table.trivia.comment)):
+        table.comment(note)  # no line of its own inside an inline table: the note ends its line
+    if not isinstance(table, MutableMapping):
+        return
+    table["model"] = model
+    if "prompt_variant" in table:
+        table["prompt_variant"] = "minimal"
 
 
 def _expected(data: Mapping[str, Any], name: str, model: str) -> dict[str, Any]:
@@ -277,6 +155,10 @@ def _atomic_write(path: Path, data: bytes, expect: bytes | None) -> None:
         raise
 
 
+def _toml_key(name: str) -> str:
+    return tomlkit.key(name).as_string()
+
+
 def update_extractor_model(
     extractor: str,
     model: str,
@@ -289,7 +171,8 @@ def update_extractor_model(
     Where the table sets ``prompt_variant``, it becomes ``minimal`` (the prompt a
     fine-tuned model was trained with); where it does not, the ``ft:`` model's
     profile already picks the minimal prompt. A comment above the ``model`` line
-    records the previous model.
+    records the previous model (in a table with its own header; an inline table
+    gets it as its line's comment when it has none).
 
     Args:
         extractor: The extractor's config name (``Extractor.name``, e.g. ``location``).
@@ -298,8 +181,8 @@ def update_extractor_model(
         reason: Appended to the comment, e.g. ``fine-tuning job ftjob-abc``.
 
     Raises:
-        ConfigError: The file is not valid TOML or configuration, or its layout cannot
-            be edited safely (the message gives the line to write by hand).
+        ConfigError: The file is not valid TOML or configuration, or the edit could not be
+            made safely (the message gives the lines to write by hand).
     """
     if not isinstance(extractor, str) or not extractor.strip():
         raise ConfigError(f"extractor name must be a non-empty string, got {extractor!r}")
@@ -309,28 +192,34 @@ def update_extractor_model(
         original = target.read_bytes()
     except FileNotFoundError:
         original = None
-    raw = (original or b"").decode("utf-8-sig") if original is not None else ""
+    raw = original.decode("utf-8-sig") if original is not None else ""
     crlf = "\r\n" in raw
     text = raw.replace("\r\n", "\n")
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = tomlkit.parse(text)
+    except (tomllib.TOMLDecodeError, tomlkit.exceptions.ParseError) as exc:
         raise ConfigError(f"{target} is not valid TOML ({exc}); fix it first", source=str(target)) from None
-    by_hand = f"[extractors.{_table_key(extractor)}]\nmodel = {_toml_string(ref)}"
-    table = data.get("extractors", {}).get(extractor) if isinstance(data.get("extractors"), dict) else None
+    by_hand = f"[extractors.{_toml_key(extractor)}]\nmodel = {tomlkit.string(ref).as_string()}"
+    extractors = data.get("extractors")
+    if extractors is not None and not isinstance(extractors, dict):
+        raise ConfigError(
+            f"{target}: 'extractors' must be a table; fix it first", key="extractors", source=str(target)
+        )
+    table = extractors.get(extractor) if isinstance(extractors, dict) else None
     previous = table.get("model") if isinstance(table, dict) else None
-    note = f"{_NOTE_PREFIX} was {_toml_string(previous) if previous else 'unset'}" + (
-        f" before {reason}" if reason else ""
-    )
-    new_text = _edit(text, extractor, ref, note)
+    shown = tomlkit.string(previous).as_string() if isinstance(previous, str) else "unset"
+    note = f"{_NOTE_PREFIX} was {shown}" + (f" before {reason}" if reason else "")
     try:
-        new_data = tomllib.loads(new_text)
-    except tomllib.TOMLDecodeError:
+        _edit(doc, extractor, ref, note)
+        new_text = doc.as_string()
+        new_data: dict[str, Any] | None = tomllib.loads(new_text)
+    except (tomlkit.exceptions.TOMLKitError, tomllib.TOMLDecodeError):
         new_data = None
     if new_data != _expected(data, extractor, ref):
         raise ConfigError(
-            f"cannot update {target} safely: [extractors.{extractor}] is written in a layout this editor "
-            f"does not change (an inline table or dotted keys). Set it by hand:\n{by_hand}",
+            f"cannot update {target} safely: [extractors.{extractor}] could not be changed without "
+            f"changing something else. Set it by hand:\n{by_hand}",
             key=f"extractors.{extractor}.model",
             source=str(target),
         )

@@ -62,6 +62,7 @@ class LocalChatBackend:
     """
 
     supports_logit_bias = False
+    runs_locally = True  # the model decodes on this machine (evals run such candidates alone)
 
     def __init__(
         self,

@@ -44,6 +44,7 @@ from extractkit.local.models import (
     resolve_local_model,
 )
 from extractkit.local.training import TrainingConfig, TrainingProgress
+from extractkit.private_files import make_private_dirs
 
 __all__ = ["LocalFineTuningBackend", "read_chat_jsonl"]
 
@@ -114,7 +115,7 @@ class LocalFineTuningBackend:
 
     Args:
         models_dir: Where files, jobs and fine-tuned models are kept
-            (default ``$EXTRACTKIT_LOCAL_MODELS`` or ``~/.cache/extractkit/models``).
+            (default ``$EXTRACTKIT_LOCAL_MODELS``, else ``models`` in the user data folder).
         device: ``cpu`` or ``cuda``; default: a GPU when torch sees one.
         lora_rank: Rank of the LoRA matrices.
         lora_alpha: LoRA alpha (default ``2 * lora_rank``).
@@ -180,7 +181,7 @@ class LocalFineTuningBackend:
             name = filename or source.name
         file_id = f"file-{uuid.uuid4().hex[:24]}"
         target = self.models_dir / "files" / f"{file_id}.jsonl"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(target.parent)  # 0700: training data
         partial = target.with_suffix(".partial")
         partial.write_bytes(data)
         try:
@@ -436,7 +437,7 @@ class LocalFineTuningBackend:
 
     def _save(self, record: dict[str, Any]) -> None:
         path = self._job_path(record["id"])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)  # 0700
         tmp = path.with_suffix(".tmp")
         with self._io:
             tmp.write_text(json.dumps(record), encoding="utf-8")

@@ -27,6 +27,7 @@ from typing import Any
 
 from extractkit.exceptions import FineTuneError
 from extractkit.local.models import optional_module
+from extractkit.private_files import make_private_dirs
 
 __all__ = ["BaseGGUFInfo", "LoraPair", "gguf_tensor_name", "read_base_info", "to_gguf_rows", "write_adapter"]
 
@@ -120,6 +121,7 @@ def write_adapter(
     alpha: float,
     base: BaseGGUFInfo,
     name: str | None = None,
+    dtype: str = "f32",
 ) -> Path:
     """Write LoRA pairs (keyed by Hugging Face module name) as a GGUF adapter.
 
@@ -129,6 +131,7 @@ def write_adapter(
         alpha: LoRA alpha; llama.cpp scales the update by ``alpha / rank`` like training did.
         base: The base model's architecture and head counts.
         name: ``general.name`` of the adapter.
+        dtype: ``f32``, or ``f16`` for half the size (what the shipped adapter uses).
 
     Raises:
         FineTuneError: unsupported architecture, unknown module, or mismatched shapes.
@@ -143,8 +146,11 @@ def write_adapter(
         )
     if not pairs:
         raise FineTuneError("no LoRA weights to write")
+    if dtype not in ("f32", "f16"):
+        raise FineTuneError(f"adapter dtype must be 'f32' or 'f16', got {dtype!r}")
+    np_dtype = np.float16 if dtype == "f16" else np.float32
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(target.parent)  # 0700: a model trained on private data
     tmp = target.with_name(target.name + ".partial")
     writer = gguf.GGUFWriter(str(tmp), base.architecture)
     try:
@@ -166,8 +172,8 @@ def write_adapter(
                 b = np.ascontiguousarray(to_gguf_rows(b, base.head_count))
             elif tensor.endswith(".attn_k.weight"):
                 b = np.ascontiguousarray(to_gguf_rows(b, base.head_count_kv))
-            writer.add_tensor(f"{tensor}.lora_a", a)
-            writer.add_tensor(f"{tensor}.lora_b", b)
+            writer.add_tensor(f"{tensor}.lora_a", a.astype(np_dtype))
+            writer.add_tensor(f"{tensor}.lora_b", b.astype(np_dtype))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()

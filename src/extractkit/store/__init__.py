@@ -18,6 +18,7 @@ from extractkit.store.base import RecordQuery, Store
 from extractkit.store.exchange import Exchange, Label, Record, input_key, new_exchange_id
 from extractkit.store.redaction import REDACTED, Redactor, redact_secrets
 from extractkit.store.sqlite import SQLiteStore
+from extractkit.store.sqlstore import OnRecordError
 from extractkit.store.url import open_store
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ __all__ = [
     "REDACTED",
     "Exchange",
     "Label",
+    "OnRecordError",
     "PostgresStore",
     "Record",
     "RecordQuery",

@@ -7,9 +7,11 @@ never drops the row's ``included_at`` or correction. Every model answer and
 correction is kept in the row's label history.
 
 ``record()`` only enqueues; a background thread writes batches in transactions.
-Curation queries flush pending writes first, so a process reads what it
-recorded. Ids accepted by curation methods are record ids or the id of any
-exchange recorded into the row.
+What could not be written reaches the caller: ``flush()`` and ``close()`` raise
+:class:`~extractkit.exceptions.StoreError` with the exchanges. Curation queries
+wait for pending writes first, so a process reads what it recorded. Ids
+accepted by curation methods are record ids or the id of any exchange recorded
+into the row.
 """
 
 from __future__ import annotations
@@ -65,12 +67,18 @@ class Store(Protocol):
         """Block until everything recorded before the call is written.
 
         Raises:
-            TimeoutError: Not all of it was written within ``timeout`` seconds.
+            StoreError: Exchanges recorded before could not be written (with the counts and
+                the exchanges); each failure is reported once.
+            StoreUnavailableError: Not all of it was handled within ``timeout`` seconds.
         """
         ...
 
     def close(self) -> None:
-        """Flush, stop the writer and release connections. Idempotent; also runs at interpreter exit."""
+        """Flush, stop the writer and release connections. Idempotent; also runs at interpreter exit.
+
+        Raises:
+            StoreError: Exchanges could not be written (they are on the error).
+        """
         ...
 
     def write_batch(self, exchanges: Iterable[Exchange]) -> int:

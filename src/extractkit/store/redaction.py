@@ -1,12 +1,15 @@
-"""Keep secrets out of the store: scrub API keys and auth headers before an exchange is written.
+"""Keep secrets out of the store: every exchange is redacted by value before it is written.
 
-Two rules, applied to every string in an exchange (input, messages, raw
-response, output, error, metadata), recursively through dicts and lists:
+The rules are :mod:`extractkit.redaction`'s (one function for the whole
+library): API keys of known shapes, bearer tokens, and the values of the
+environment variables that hold keys are replaced with ``[REDACTED]`` in every
+text field of an exchange (input, messages, raw response, output, error,
+metadata), wherever they appear. Nothing is replaced because of a field's
+*name*: an output field called ``token`` is the model's answer and is kept.
 
-* a value under a key that names a credential (``api_key``, ``Authorization``,
-  ``x-api-key``, ``password``, ``token``, ...) is replaced whole;
-* text that looks like a credential (``sk-...`` keys, ``Bearer ...`` tokens,
-  GitHub, Slack, Google and AWS key shapes) is replaced where it appears.
+When the scrub replaced something, the exchange's metadata says where
+(``metadata["redacted"]``, a list of field names), so a curator can see that
+an output was altered before choosing it for training.
 
 Users add their own rules with a ``redact`` hook, ``Callable[[Exchange],
 Exchange]``, which the store runs *before* this scrub, so a hook cannot put a
@@ -15,149 +18,67 @@ secret back. Both run on the writer thread, off the extraction path.
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from extractkit.redaction import REDACTED, redact, redact_value, secret_values
 from extractkit.store.exchange import Exchange
 
-__all__ = ["REDACTED", "Redactor", "apply_redaction", "redact_secrets", "scrub_text", "scrub_value"]
-
-REDACTED = "[REDACTED]"
-"""What a secret is replaced with."""
+__all__ = ["REDACTED", "REDACTED_FIELDS_KEY", "Redactor", "apply_redaction", "redact_secrets"]
 
 Redactor = Callable[[Exchange], Exchange]
 """A user hook: return the exchange with whatever else must not be stored removed."""
 
-# Key names compared after lowercasing and dropping "-" and "_", so "X-Api-Key",
-# "api_key" and "apiKey" all match.
-_SECRET_KEYS = frozenset(
-    {
-        "apikey",
-        "xapikey",
-        "openaiapikey",
-        "azureapikey",
-        "authorization",
-        "proxyauthorization",
-        "password",
-        "passwd",
-        "secret",
-        "clientsecret",
-        "token",
-        "accesstoken",
-        "refreshtoken",
-        "idtoken",
-        "sessiontoken",
-        "bearer",
-        "cookie",
-        "setcookie",
-    }
-)
-
-_SECRET_TEXT = re.compile(
-    r"""
-      \bsk-[A-Za-z0-9_\-]{16,}                  # OpenAI / Anthropic style secret keys
-    | (?<=[Bb]earer\ )[A-Za-z0-9_\-.=+/]{8,}     # Authorization: Bearer <token>
-    | \bgh[pousr]_[A-Za-z0-9]{30,}              # GitHub tokens
-    | \bxox[abposr]-[A-Za-z0-9\-]{10,}          # Slack tokens
-    | \bAIza[0-9A-Za-z_\-]{35}                  # Google API keys
-    | \b(?:AKIA|ASIA)[0-9A-Z]{16}\b             # AWS access key ids
-    """,
-    re.VERBOSE,
-)
+REDACTED_FIELDS_KEY = "redacted"
+"""The metadata key listing the fields where the scrub replaced a secret."""
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_secret_name(key: str) -> bool:
-    return key.lower().replace("-", "").replace("_", "") in _SECRET_KEYS
+def redact_secrets(exchange: Exchange, values: tuple[str, ...] | None = None) -> Exchange:
+    """Return ``exchange`` with secrets replaced in every text field; itself when it holds none.
 
-
-def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and _is_secret_name(key)
-
-
-_LONG = 256
-_long_cache: dict[str, str] = {}
-
-
-def scrub_text(text: str) -> str:
-    """Return ``text`` with anything shaped like a credential replaced by :data:`REDACTED`."""
-    if len(text) < _LONG:
-        return _scrub(text)
-    # Long texts are mostly the same system prompt on every exchange: remember the answer
-    # (a str caches its own hash, so the lookup is cheap) instead of rescanning it each time.
-    hit = _long_cache.get(text)
-    if hit is None:
-        hit = _scrub(text)
-        if len(_long_cache) >= 512:
-            _long_cache.clear()
-        _long_cache[text] = hit
-    return hit
-
-
-def _scrub(text: str) -> str:
-    # Cheap pre-check, spelled out rather than looped: most strings (long system prompts
-    # included) hold none of these, and substring tests are far faster than a regex scan.
-    if (
-        "sk-" in text
-        or "earer " in text
-        or "_" in text
-        or "xox" in text
-        or "AIza" in text
-        or "AKIA" in text
-        or "ASIA" in text
-    ):
-        return _SECRET_TEXT.sub(REDACTED, text)
-    return text
-
-
-def scrub_value(value: Any) -> Any:
-    """Return ``value`` (JSON-like data) with credentials removed, recursively.
-
-    Values under credential-named keys are replaced whole; strings are scrubbed
-    with :func:`scrub_text`. Unchanged values are returned as they are (no copy).
+    Args:
+        exchange: The exchange to clean.
+        values: Secret values to replace (default: :func:`extractkit.redaction.secret_values`).
     """
-    if isinstance(value, str):
-        return scrub_text(value)
-    if isinstance(value, dict):
-        out: dict[Any, Any] | None = None  # copied only once something changes
-        for key, item in value.items():
-            new = REDACTED if _is_secret_key(key) and item not in (None, "") else scrub_value(item)
-            if new is not item:
-                if out is None:
-                    out = dict(value)
-                out[key] = new
-        return value if out is None else out
-    if isinstance(value, list | tuple):
-        items = [scrub_value(item) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
-            return value
-        return type(value)(items) if isinstance(value, tuple) else items
-    return value
-
-
-def redact_secrets(exchange: Exchange) -> Exchange:
-    """Return ``exchange`` with credentials scrubbed from every text field and from metadata."""
+    if values is None:
+        values = secret_values()
     changes: dict[str, Any] = {}
     for name in ("input", "raw_response", "error"):
         old = getattr(exchange, name)
         if old is not None:
-            new = scrub_text(old)
+            new = redact(old, values)
             if new is not old:
                 changes[name] = new
     for name in ("messages", "output", "metadata"):
         old = getattr(exchange, name)
-        new = scrub_value(dict(old) if name == "metadata" else old)
+        new = redact_value(dict(old) if name == "metadata" else old, values)
         if new is not old and new != old:
             changes[name] = new
-    return exchange.replace(**changes) if changes else exchange
+    if not changes:
+        return exchange
+    fields = sorted(changes)
+    metadata = dict(changes.get("metadata", exchange.metadata))
+    metadata[REDACTED_FIELDS_KEY] = fields
+    changes["metadata"] = metadata
+    return exchange.replace(**changes)
 
 
-def apply_redaction(exchange: Exchange, hook: Redactor | None, *, scrub: bool = True) -> Exchange:
-    """Run the user's ``hook`` (if any), then the built-in scrub (unless ``scrub`` is false)."""
+def apply_redaction(
+    batch: Sequence[Exchange], hook: Redactor | None, *, scrub: bool = True
+) -> list[Exchange]:
+    """Run the user's ``hook`` (if any) on each exchange, then the built-in scrub (unless off).
+
+    Raises:
+        TypeError: The hook returned something other than an Exchange.
+    """
+    out = list(batch)
     if hook is not None:
-        exchange = hook(exchange)
-        if not isinstance(exchange, Exchange):
-            raise TypeError(f"the redact hook must return an Exchange, got {type(exchange).__name__}")
-    return redact_secrets(exchange) if scrub else exchange
+        for i, exchange in enumerate(out):
+            cleaned = hook(exchange)
+            if not isinstance(cleaned, Exchange):
+                raise TypeError(f"the redact hook must return an Exchange, got {type(cleaned).__name__}")
+            out[i] = cleaned
+    if scrub:
+        values = secret_values()  # one reading of the environment per batch
+        out = [redact_secrets(exchange, values) for exchange in out]
+    return out

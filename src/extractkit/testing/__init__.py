@@ -6,6 +6,8 @@
 - :mod:`extractkit.testing.server`: a real OpenAI-compatible HTTP server on
   127.0.0.1 with scripted answers and injected faults, for end-to-end tests
   through the official ``openai`` client.
+- :mod:`extractkit.testing.faults`: a raw-socket server that misbehaves on
+  purpose (drips, never answers, half bodies, wrong lengths, malformed 200s).
 
 Example::
 
@@ -22,12 +24,12 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from extractkit.backends.base import set_real_requests_blocked
-from extractkit.messages import ChatRequest, ChatResponse, Usage
+from extractkit.messages import ChatDelta, ChatRequest, ChatResponse, Usage
 
 __all__ = ["FakeBackend", "FakeReply", "block_real_requests"]
 
@@ -51,6 +53,7 @@ class FakeBackend:
             pass a list of replies, served in order (an error when they run out).
         supports_logit_bias: Whether extractors may use logit-bias modes with it.
         name: The provider name it reports.
+        chunk_size: Characters per piece when an answer is streamed (:meth:`stream`).
 
     Attributes:
         requests: Every request received, in order.
@@ -62,6 +65,7 @@ class FakeBackend:
         *,
         supports_logit_bias: bool = True,
         name: str = "fake",
+        chunk_size: int = 4,
     ) -> None:
         if callable(handler):
             self._handler: Handler = handler
@@ -81,6 +85,9 @@ class FakeBackend:
         self.name = name
         self.requests: list[ChatRequest] = []
         self.closed = False
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.chunk_size = chunk_size
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Record the request and answer with the handler's reply."""
@@ -95,6 +102,29 @@ class FakeBackend:
         text = reply if isinstance(reply, str) else json.dumps(reply)
         prompt = sum(_approx_tokens(m.content) + 3 for m in request.messages) + 3
         return ChatResponse(text=text, usage=Usage(prompt, _approx_tokens(text)), model=request.model)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """The handler's answer as a stream: ``chunk_size`` characters a piece, usage last.
+
+        Text, tool-call arguments and refusals are split alike; the last piece
+        carries the finish reason, then the usage follows, as the OpenAI API sends them.
+        """
+        answer = await self.complete(request)
+        size = self.chunk_size
+        model, rid = answer.model, answer.response_id
+        if answer.text:
+            for i in range(0, len(answer.text), size):
+                yield ChatDelta(text=answer.text[i : i + size], model=model, response_id=rid)
+        if answer.refusal:
+            for i in range(0, len(answer.refusal), size):
+                yield ChatDelta(refusal=answer.refusal[i : i + size], model=model, response_id=rid)
+        for call in answer.tool_calls[:1]:
+            yield ChatDelta(tool_call_id=call.id, tool_name=call.name, model=model, response_id=rid)
+            for i in range(0, len(call.arguments), size):
+                yield ChatDelta(tool_arguments=call.arguments[i : i + size], model=model, response_id=rid)
+        yield ChatDelta(finish_reason=answer.finish_reason, model=model, response_id=rid)
+        if answer.usage is not None:
+            yield ChatDelta(usage=answer.usage, model=model, response_id=rid)
 
     async def aclose(self) -> None:
         """Mark closed (nothing to release)."""

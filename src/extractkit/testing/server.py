@@ -18,7 +18,9 @@ A handler gets each chat-completion request (a :class:`RecordedRequest`) and
 returns a :class:`Reply`, a string (the assistant's text) or a list of replies
 (this call's answer followed by the answers to the next calls). A plain list
 instead of a handler scripts the calls in order. Replies can also be errors
-with headers (``Retry-After``), slow answers and dropped connections.
+with headers (``Retry-After``), slow answers and dropped connections. A request
+with ``"stream": true`` is answered with server-sent events, split and faulted
+as the reply's :class:`~extractkit.testing.sse.Streamed` says.
 
 The server is an asyncio loop in its own daemon thread: slow replies wait
 without holding a thread each, so hundreds of concurrent requests with injected
@@ -38,15 +40,16 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
 from extractkit.messages import Usage
+from extractkit.testing.sse import Streamed, chunk_events
 
-__all__ = ["RecordedRequest", "Reply", "RouteHandler", "ScriptedChatServer", "Validator"]
+__all__ = ["RecordedRequest", "Reply", "RouteHandler", "ScriptedChatServer", "Streamed", "Validator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,9 @@ class Reply:
         delay: Seconds to wait before answering; ``None`` uses the server's latency.
         drop: Close the connection without any response.
         body: A JSON value sent as the response body, verbatim.
+        streaming: How to stream the answer when the request asks for ``stream=true``
+            (pieces and faults, see :class:`~extractkit.testing.sse.Streamed`);
+            ``None`` sends four characters a chunk.
     """
 
     content: str | None = None
@@ -139,6 +145,7 @@ class Reply:
     delay: float | None = None
     drop: bool = False
     body: Any = None
+    streaming: Streamed | None = None
 
     @classmethod
     def text(cls, content: str, **fields: Any) -> Reply:
@@ -364,8 +371,6 @@ class ScriptedChatServer:
     # -- routes -----------------------------------------------------------------------
 
     async def _chat_completions(self, request: RecordedRequest, params: dict[str, str]) -> Reply:
-        if isinstance(request.body, dict) and request.body.get("stream"):
-            return Reply.error(400, "ScriptedChatServer does not implement stream=true", code="unsupported")
         return await self.next_reply(request)
 
     def _list_models(self, request: RecordedRequest, params: dict[str, str]) -> Reply:
@@ -461,6 +466,8 @@ class ScriptedChatServer:
         if reply is None:
             writer.transport.abort()
             return False
+        if isinstance(reply, _StreamedAnswer):
+            return await self._write_stream(writer, reply, keep_alive)
         status, extra, body = reply
         if not keep_alive:
             extra["Connection"] = "close"
@@ -470,8 +477,8 @@ class ScriptedChatServer:
 
     async def _dispatch(
         self, method: str, target: str, headers: dict[str, str], raw: bytes
-    ) -> tuple[int, dict[str, str], bytes] | None:
-        """Answer one request as (status, headers, body), or ``None`` to drop it."""
+    ) -> tuple[int, dict[str, str], bytes] | _StreamedAnswer | None:
+        """Answer one request as (status, headers, body), a stream, or ``None`` to drop it."""
         path, _, query_string = target.partition("?")
         body, bad_json = _parse_body(headers, raw)
         query = dict(parse_qsl(query_string, keep_blank_values=True))
@@ -509,7 +516,55 @@ class ScriptedChatServer:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():
                 return None
-        return None if reply.drop else self._render(request, reply)
+        if reply.drop:
+            return None
+        wants_stream = isinstance(request.body, dict) and request.body.get("stream") is True
+        if wants_stream and reply.status < 400 and reply.body is None:
+            return self._streamed(request, reply)
+        return self._render(request, reply)
+
+    def _streamed(self, request: RecordedRequest, reply: Reply) -> _StreamedAnswer:
+        n = next(self._ids)
+        options = request.body.get("stream_options") if isinstance(request.body, dict) else None
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        streamed = reply.streaming or Streamed()
+        events = chunk_events(self._completion(request, reply, n), streamed, include_usage=include_usage)
+        return _StreamedAnswer({"x-request-id": f"req_scripted_{n}", **reply.headers}, events, streamed)
+
+    async def _write_stream(
+        self, writer: asyncio.StreamWriter, answer: _StreamedAnswer, keep_alive: bool
+    ) -> bool:
+        """Send a streamed answer as server-sent events over chunked transfer encoding."""
+        plan = answer.streamed
+        head = {"content-type": "text/event-stream; charset=utf-8", "transfer-encoding": "chunked"}
+        head |= answer.headers
+        if not keep_alive:
+            head["Connection"] = "close"
+        lines = ["HTTP/1.1 200 OK", *(f"{name}: {value}" for name, value in head.items())]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        pieces = 0
+        for data, is_piece in answer.events:
+            if is_piece and pieces == plan.stall_after and plan.stall > 0 and self._stopping is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), plan.stall)
+                if self._stopping.is_set():
+                    writer.transport.abort()
+                    return False
+            if is_piece and pieces == plan.cut_after:
+                if plan.abort:
+                    writer.transport.abort()
+                    return False
+                break  # end the response here: no finish reason, no usage, no [DONE]
+            parts = plan.writes(data)
+            for part in parts:
+                writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                await writer.drain()
+                if len(parts) > 1:
+                    await asyncio.sleep(0.001)  # let each piece reach the client on its own
+            pieces += is_piece
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return keep_alive
 
     def _render(self, request: RecordedRequest, reply: Reply) -> tuple[int, dict[str, str], bytes]:
         n = next(self._ids)
@@ -563,6 +618,13 @@ class ScriptedChatServer:
             "service_tier": "default",
             "system_fingerprint": "fp_scripted",
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamedAnswer:
+    headers: dict[str, str]
+    events: Iterator[tuple[bytes, bool]]
+    streamed: Streamed
 
 
 def _as_reply(value: Reply | str) -> Reply:

@@ -1,0 +1,1 @@
+"""Package data of the embedded location model: the LoRA adapter, its manifest, the gazetteer."""
