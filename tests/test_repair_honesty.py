@@ -96,6 +96,53 @@ def test_a_number_like_word_is_a_string_only_where_a_string_may_stand() -> None:
     assert refusal('{"score": 1/3, "note": "x"}', Score).reason == "unplaceable_token"
 
 
+@pytest.mark.parametrize(
+    ("text", "value", "action"),
+    [
+        # The comment sits between a string and its comma: it used to join the string.
+        ('{"a": "x" # a note\n, "b": "y"}', {"a": "x", "b": "y"}, "removed_comment"),
+        ('{"a": "x" # a note\n "b": "y"}', {"a": "x", "b": "y"}, "removed_comment"),
+        (
+            '{\n  "name": "x", # the name\n  "tags": ["a", "b"] # tags\n}',
+            {"name": "x", "tags": ["a", "b"]},
+            "removed_comment",
+        ),
+        ("[TRUE, FALSE, Null, NULL]", [True, False, None, None], "normalized_literal_case"),
+        ('(1, "a", None)', [1, "a", None], "converted_tuple_or_set"),
+        ("[1, 2, \u2026, 3]", [1, 2, 3], "removed_ellipsis"),
+        ('{"a": 1, ..., "b": 2}', {"a": 1, "b": 2}, "removed_ellipsis"),
+        ('{"d": 2024-01-15, "n": 1}', {"d": "2024-01-15", "n": 1}, "quoted_bare_value"),
+        ('{"key": "value", 5: "value", 6: 7}', {"key": "value", "5": "value", "6": 7}, "quoted_unquoted_key"),
+        ('["a" "b", "c" "d"]', ["a", "b", "c", "d"], "inserted_missing_comma"),
+        ('[{"a": 1}}, {"b": 2}}]', [{"a": 1}, {"b": 2}], "removed_extra_close"),
+        ('{"a": [{"x": 1}, "b": 4, "c": 5}', {"a": [{"x": 1}], "b": 4, "c": 5}, "inserted_missing_close"),
+    ],
+)
+def test_variants_of_the_examples_are_read_as_meant(text: str, value: Any, action: str) -> None:
+    result = repair_json(text)
+    assert (result.value, result.truncated) == (value, False)
+    assert action in result.actions
+
+
+def test_a_number_like_word_where_the_schema_wants_a_number_is_refused_not_cut() -> None:
+    class Record(BaseModel):
+        id: int
+        name: str
+
+    class Span(BaseModel):
+        range: int
+        n: int
+
+    class Count(BaseModel):
+        value: int
+
+    uuid = '{"id": 550e8400-e29b-41d4-a716-446655440000, "name": "x"}'
+    assert refusal(uuid, Record).reason == "unplaceable_token"  # never {"id": inf} or 550
+    assert refusal('{"range": 10-20, "n": 1}', Span).reason == "unplaceable_token"
+    # Digit groups are a number: the schema that wants one gets it whole.
+    assert repair_json('{"value": 82_461_110}', Count).value == {"value": 82461110}
+
+
 def test_two_top_level_values_are_an_error_without_a_schema_and_chosen_with_one() -> None:
     class Weather(BaseModel):
         city: str

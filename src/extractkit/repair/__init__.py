@@ -27,7 +27,7 @@ half-guess as the answer.
 Modules: ``result`` (RepairResult, action names), ``schema`` (what a schema says
 about where keys belong), ``placement`` (which object a member belongs to),
 ``lexing`` (patterns, literals, escapes), ``prepass`` (the slip rewriter),
-``state``/``strings``/``scalars``/``engine`` (the resumable parser), ``span``
+``state``/``members``/``strings``/``scalars``/``engine`` (the resumable parser), ``span``
 (where the JSON is in the text) and ``stream`` (StreamingParser). The user guide
 is docs/repair.md.
 """

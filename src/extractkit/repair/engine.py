@@ -31,6 +31,7 @@ from extractkit.repair.lexing import (
     scan_string,
     skip_space,
 )
+from extractkit.repair.members import opens
 from extractkit.repair.placement import ambiguous_close, misplaced
 from extractkit.repair.scalars import KEY_AHEAD, ScalarReader, ident_start
 from extractkit.repair.schema import SchemaNode
@@ -49,7 +50,6 @@ from extractkit.repair.state import (
     S_TRAIL_COMMA,
     S_VALUE,
     Frame,
-    opens,
 )
 from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end
 

@@ -22,6 +22,7 @@ import re
 from typing import Final
 
 from extractkit.repair.lexing import CONTROL, scan_string, skip_space
+from extractkit.repair.members import MemberPlacer
 from extractkit.repair.state import (
     CTX_ARR,
     CTX_KEY,
@@ -32,7 +33,6 @@ from extractkit.repair.state import (
     S_KEY,
     S_STRING,
     S_TRAIL_COLON,
-    EngineState,
 )
 
 __all__ = ["CLOSE", "LOOKAHEAD", "StringReader", "clean_end"]
@@ -141,7 +141,7 @@ def clean_end(text: str, start: int, n: int) -> int:
     return cut
 
 
-class StringReader(EngineState):
+class StringReader(MemberPlacer):
     """The string-reading part of the engine."""
 
     def _begin_state(self, pos: int, ctx: int) -> None:
