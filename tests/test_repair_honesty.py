@@ -259,3 +259,30 @@ async def test_an_array_cut_between_elements_is_truncation_but_an_object_goes_to
     # An object whose last "}" is missing after complete members: validation decides.
     fake = FakeBackend(lambda r: reply('{"city": "Paris", "country": "France"'))
     assert await CityExtractor(backend=fake).extract("x") == City(city="Paris", country="France")
+
+
+# ---------------------------------------------------------------- numbers in non-JSON forms
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"a": 1.e5}', {"a": 100000.0}),  # was 1: the cut-back for a cut number dropped "e5"
+        ('{"a": -1.E-2, "b": 2}', {"a": -0.01, "b": 2}),
+        ("[1., .5, +1, -.5, 1.e5]", [1, 0.5, 1, -0.5, 100000.0]),
+    ],
+)
+def test_every_digit_of_a_number_in_a_non_json_form_counts(text: str, value: Any) -> None:
+    result = repair_json(text)
+    assert (result.value, result.truncated) == (value, False)
+    assert "normalized_number" in result.actions
+
+
+def test_a_number_with_a_leading_zero_where_only_a_string_may_stand_keeps_its_digits() -> None:
+    class Address(BaseModel):
+        zip: str
+        floor: int
+
+    result = repair_json('{"zip": 01101, "floor": 02}', Address)
+    assert result.value == {"zip": "01101", "floor": 2}
+    assert {"quoted_bare_value", "normalized_number"} <= set(result.actions)

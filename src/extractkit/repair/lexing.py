@@ -44,6 +44,8 @@ NUMBER: Final = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d*)?")
 JSON_NUMBER: Final = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _INT_PREFIX: Final = re.compile(r"[-+]?\d+")
 _FLOAT_PREFIX: Final = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+#: A whole number in a non-JSON form Python reads: +1, .5, 1., 01, 1.e5.
+_LENIENT_WHOLE: Final = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 #: A word in value position: a literal (true, None, NaN) or a bare word.
 IDENT: Final = re.compile(r"[A-Za-z_$][\w$]*")
 #: A ``{`` or ``[`` that can start JSON; the engine is only started at these.
@@ -112,7 +114,12 @@ def number_value(token: str) -> tuple[int | float | None, bool]:
         if "." in token or "e" in token or "E" in token:
             return float(token), True
         return int(token), True
-    # Cut back to the longest prefix that is a number: "1." → 1, "1e+" → 1, "-" → nothing.
+    if _LENIENT_WHOLE.fullmatch(token):
+        # Every digit counts: "1.e5" is 100000.0, not the 1 a cut-back would give.
+        if "e" in token or "E" in token or not token.rstrip(".").lstrip("+-").isdigit():
+            return float(token), False
+        return int(token.rstrip(".")), False
+    # Cut back to the longest prefix that is a number: "1e+" → 1, "-" → nothing.
     match = _FLOAT_PREFIX.match(token)
     if match is None:
         return None, False

@@ -96,6 +96,12 @@ class ScalarReader(StringReader):
             if not valid:
                 self.act("trimmed_partial_number")
         elif not valid:
+            if not self._allows("number") and not self._allows("integer") and self._allows("string"):
+                # `"zip": 01101` where only a string may stand: the text as written, leading zero
+                # and all (the number 1101 would lose a digit, and fail validation anyway).
+                self.act("quoted_bare_value")
+                self._put(match.group())
+                return end
             self.act("normalized_number")
         self._put(value)
         return end
