@@ -3,8 +3,8 @@
 :func:`profile_for` answers, for a model reference, how to ask it for
 structured output and which prompt it expects:
 
-- OpenAI fine-tuned ids (``ft:...``) and local fine-tunes get the **minimal**
-  prompt they were trained with and ``bare`` output (the model learned the format).
+- OpenAI fine-tuned ids (``ft:...``) get the **minimal** prompt they were
+  trained with and ``bare`` output (the model learned the format).
 - Current OpenAI base models get the **full** prompt and strict ``json_schema``.
 - Older OpenAI chat models get ``json_object``.
 - Local models (``local:...``, served by llama.cpp) get ``json_schema``: the
@@ -108,15 +108,24 @@ def _base_of_fine_tune(model: str) -> str:
     return model.split(":", 2)[1] if model.startswith("ft:") and model.count(":") >= 1 else model
 
 
-def profile_for(ref: ModelRef | str) -> ModelProfile:
-    """The capability profile for a model reference."""
-    return _profile_for(ModelRef.parse(ref))
+def profile_for(ref: ModelRef | str, *, backend_type: str | None = None) -> ModelProfile:
+    """The capability profile for a model reference.
+
+    Args:
+        ref: The model reference (``provider:model``).
+        backend_type: The implementation serving the provider (``BackendConfig.type``);
+            defaults to the provider name. A ``local`` provider pointed at an
+            OpenAI-compatible server (``type = "openai"``) is not llama.cpp's own
+            server, so it gets the compatible-server profile, not ``json_schema``.
+    """
+    parsed = ModelRef.parse(ref)
+    return _profile_for(parsed, backend_type or parsed.provider)
 
 
 @lru_cache(maxsize=1024)
-def _profile_for(ref: ModelRef) -> ModelProfile:
+def _profile_for(ref: ModelRef, backend_type: str) -> ModelProfile:
     model = ref.model
-    if ref.provider == "local":
+    if ref.provider == "local" and backend_type == "local":
         # llama.cpp constrains decoding to the schema (response_format json_schema -> grammar).
         variant = PromptVariant.MINIMAL if ref.is_fine_tuned else PromptVariant.FULL
         return ModelProfile(OutputMode.JSON_SCHEMA, variant, supports_logit_bias=False)
