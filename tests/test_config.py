@@ -56,6 +56,17 @@ def test_local_profiles_follow_the_backend_type() -> None:
     )
     profile = LocationExtractor(model="local:smollm2-135m", settings=settings).resolve_profile()
     assert profile.output_mode is OutputMode.PROMPTED
+    # ...unless its table says it constrains decoding (what `extractkit serve` prints).
+    table = {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "structured_outputs": True}
+    served = Settings.from_mapping({"backends": {"local": table, "vllm": table}})
+    for ref in ("local:ft-smollm2-135m-x", "vllm:ft-qwen-x"):
+        profile = LocationExtractor(model=ref, settings=served).resolve_profile()
+        assert (profile.output_mode, profile.prompt_variant) == (
+            OutputMode.JSON_SCHEMA,
+            PromptVariant.MINIMAL,
+        )
+    with pytest.raises(ConfigError, match=r"backends\.vllm\.structured_outputs.*true or false"):
+        Settings.from_mapping({"backends": {"vllm": {**table, "structured_outputs": "yes"}}})
 
 
 TOML = """

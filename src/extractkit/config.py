@@ -164,6 +164,11 @@ class BackendConfig:
         max_concurrency: Requests in flight at once through this backend.
         azure_endpoint: Azure OpenAI resource endpoint (``type = "azure"``).
         api_version: Azure OpenAI API version.
+        structured_outputs: The server accepts ``response_format`` with a JSON
+            schema and constrains decoding to it (llama.cpp's server, vLLM, recent
+            Ollama). Models on it then get the ``json_schema`` output mode instead of
+            ``prompted``. ``None`` leaves it to the backend type: ``type = "local"``
+            (the managed llama.cpp server) does, a compatible server is not assumed to.
         options: Other keys, passed to the backend factory (kept as a read-only
             :class:`FrozenOptions`).
     """
@@ -176,6 +181,7 @@ class BackendConfig:
     max_concurrency: int = 16
     azure_endpoint: str | None = None
     api_version: str | None = None
+    structured_outputs: bool | None = None
     options: Mapping[str, Any] = _NO_OPTIONS
 
     def __post_init__(self) -> None:
@@ -430,6 +436,12 @@ class _Parser:
             raise self.error(key, f"must be a non-empty string, got {value!r}")
         return value
 
+    def boolean(self, table: Mapping[str, Any], key: str) -> bool | None:
+        value = self._get(table, key)
+        if value is not None and not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {value!r}")
+        return value
+
     def integer(self, table: Mapping[str, Any], key: str, *, minimum: int, default: int) -> int:
         value = self._get(table, key)
         if value is None:
@@ -480,6 +492,7 @@ class _Parser:
             "max_concurrency",
             "azure_endpoint",
             "api_version",
+            "structured_outputs",
         }
         if "api_key" in raw:
             raise self.error(
@@ -498,6 +511,7 @@ class _Parser:
             max_concurrency=self.integer(raw, f"{key}.max_concurrency", minimum=1, default=16),
             azure_endpoint=self.string(raw, f"{key}.azure_endpoint"),
             api_version=self.string(raw, f"{key}.api_version"),
+            structured_outputs=self.boolean(raw, f"{key}.structured_outputs"),
             options=options,
         )
 

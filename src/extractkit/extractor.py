@@ -353,8 +353,10 @@ class Extractor(Generic[OutputT]):
         """The model profile with config and constructor overrides applied."""
         ref = ref or self.resolve_model()
         cfg = self.settings.extractor(self.name)
-        backend_type = self.settings.backend(ref.provider).type
-        return profile_for(ref, backend_type=backend_type).with_overrides(
+        backend = self.settings.backend(ref.provider)
+        return profile_for(
+            ref, backend_type=backend.type, structured_outputs=backend.structured_outputs
+        ).with_overrides(
             output_mode=self._output_mode or cfg.output_mode,
             prompt_variant=self._prompt_variant or cfg.prompt_variant,
         )

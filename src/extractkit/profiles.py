@@ -9,7 +9,8 @@ structured output and which prompt it expects:
 - Older OpenAI chat models get ``json_object``.
 - Local models (``local:...``, served by llama.cpp) get ``json_schema``: the
   server turns the schema into a grammar, so every answer parses and has the
-  schema's shape; fine-tunes (``local:ft-...``) keep the minimal prompt.
+  schema's shape; fine-tunes (``local:ft-...``) keep the minimal prompt. The
+  same holds for any server whose backend table says ``structured_outputs = true``.
 - Anything else (OpenAI-compatible servers: vLLM, Ollama, llama.cpp, Groq)
   gets the full prompt and ``prompted`` JSON, which every server accepts;
   configuration can switch it to ``json_schema`` where the server supports it.
@@ -108,24 +109,32 @@ def _base_of_fine_tune(model: str) -> str:
     return model.split(":", 2)[1] if model.startswith("ft:") and model.count(":") >= 1 else model
 
 
-def profile_for(ref: ModelRef | str, *, backend_type: str | None = None) -> ModelProfile:
+def profile_for(
+    ref: ModelRef | str, *, backend_type: str | None = None, structured_outputs: bool | None = None
+) -> ModelProfile:
     """The capability profile for a model reference.
 
     Args:
         ref: The model reference (``provider:model``).
         backend_type: The implementation serving the provider (``BackendConfig.type``);
-            defaults to the provider name. A ``local`` provider pointed at an
-            OpenAI-compatible server (``type = "openai"``) is not llama.cpp's own
-            server, so it gets the compatible-server profile, not ``json_schema``.
+            defaults to the provider name.
+        structured_outputs: ``BackendConfig.structured_outputs``: whether the server
+            constrains decoding to a JSON schema. ``None`` (the default) assumes so
+            only for ``type = "local"``, the managed llama.cpp server: a ``local``
+            provider pointed at some OpenAI-compatible server (``type = "openai"``)
+            gets the compatible-server profile unless its table says
+            ``structured_outputs = true`` (``extractkit serve`` prints that line).
     """
     parsed = ModelRef.parse(ref)
-    return _profile_for(parsed, backend_type or parsed.provider)
+    return _profile_for(parsed, backend_type or parsed.provider, structured_outputs)
 
 
 @lru_cache(maxsize=1024)
-def _profile_for(ref: ModelRef, backend_type: str) -> ModelProfile:
+def _profile_for(ref: ModelRef, backend_type: str, structured_outputs: bool | None) -> ModelProfile:
     model = ref.model
-    if ref.provider == "local" and backend_type == "local":
+    if structured_outputs is None:
+        structured_outputs = backend_type == "local"
+    if structured_outputs and ref.provider not in ("openai", "azure"):
         # llama.cpp constrains decoding to the schema (response_format json_schema -> grammar).
         variant = PromptVariant.MINIMAL if ref.is_fine_tuned else PromptVariant.FULL
         return ModelProfile(OutputMode.JSON_SCHEMA, variant, supports_logit_bias=False)
