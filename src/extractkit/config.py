@@ -577,12 +577,14 @@ class _Parser:
         shadow_rate = self.number(raw, f"{key}.shadow_rate", minimum=0.0)
         if shadow_rate is not None and not shadow_rate <= 1.0:  # NaN too
             raise self.error(
-                f"{key}.shadow_rate", f"must be a fraction from 0 to 1 (0.05 = 5% of calls), got {shadow_rate!r}"
+                f"{key}.shadow_rate",
+                f"must be a fraction from 0 to 1 (0.05 = 5% of calls), got {shadow_rate!r}",
             )
         shadow_deadline = self.number(raw, f"{key}.shadow_deadline", minimum=_MIN_SECONDS)
         if shadow_deadline is not None and not shadow_deadline < float("inf"):  # NaN too
             raise self.error(
-                f"{key}.shadow_deadline", "must be a finite number of seconds: shadow calls are always bounded"
+                f"{key}.shadow_deadline",
+                "must be a finite number of seconds: shadow calls are always bounded",
             )
         return ExtractorConfig(
             model=self.model_ref(raw, f"{key}.model"),

@@ -368,7 +368,7 @@ class Extractor(Generic[OutputT]):
     def resolve_shadow(self) -> Shadow | None:
         """The shadow policy of this extractor: the ``shadow=`` argument, else config; ``None`` if off."""
         arg = self._shadow
-        if arg is False:
+        if arg is False or arg is True:
             return None
         if arg is None or isinstance(arg, str):
             cfg = self.settings.extractor(self.name)
@@ -378,15 +378,18 @@ class Extractor(Generic[OutputT]):
             from extractkit.shadow import policy_from_config
 
             return policy_from_config(model, cfg, self._shadow_rate)
-        return arg  # type: ignore[return-value]
+        return arg
 
     def answers_agree(self, live: Any, shadow: Any) -> bool:
         """Whether a shadow model's answer agrees with the live one (both as recorded JSON data).
 
-        Equal JSON by default: object key order is ignored, list order and every value count.
-        Override it to compare what matters for your extractor (e.g. ignore case or order).
+        Equal JSON by default (:func:`extractkit.shadow.answers_equal`): object key order is
+        ignored and ``1 == 1.0``; list order, case and every other value count. Override it to
+        compare what matters for your extractor (e.g. ignore case or list order).
         """
-        return bool(live == shadow)
+        from extractkit.shadow import answers_equal
+
+        return answers_equal(live, shadow)
 
     def resolve_profile(self, ref: ModelRef | None = None) -> ModelProfile:
         """The model profile with config and constructor overrides applied."""

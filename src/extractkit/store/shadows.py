@@ -107,7 +107,11 @@ class ShadowPair:
             "extractor": shadow.extractor,
             "input": shadow.input,
             "status": self.status,
-            "live": {"exchange_id": self.live_exchange_id, "model": self.live_model, "output": self.live_output},
+            "live": {
+                "exchange_id": self.live_exchange_id,
+                "model": self.live_model,
+                "output": self.live_output,
+            },
             "shadow": {
                 "exchange_id": shadow.id,
                 "model": shadow.model,
@@ -175,7 +179,9 @@ class ShadowSummary:
 # -- writing (on the store's writer thread) ---------------------------------------------------
 
 
-def shadow_rows(store: SQLStore, originals: Sequence[Exchange], clean: Sequence[Exchange]) -> list[tuple[Any, ...]]:
+def shadow_rows(
+    store: SQLStore, originals: Sequence[Exchange], clean: Sequence[Exchange]
+) -> list[tuple[Any, ...]]:
     """The ``shadows`` rows for shadow exchanges, before (``originals``) and after redaction (``clean``).
 
     The routing keys (ids, model names, the verdict) are read from the originals, so a redaction
@@ -210,7 +216,11 @@ def shadow_rows(store: SQLStore, originals: Sequence[Exchange], clean: Sequence[
 
 
 def _where(
-    extractor: str | None, model: str | None, since: datetime | None, statuses: tuple[str, ...], store: SQLStore
+    extractor: str | None,
+    model: str | None,
+    since: datetime | None,
+    statuses: tuple[str, ...],
+    store: SQLStore,
 ) -> tuple[str, builtins.list[Any]]:
     clauses: builtins.list[str] = []
     params: builtins.list[Any] = []
@@ -310,6 +320,16 @@ def read_summaries(
         ]
 
     return store._query(read)
+
+
+def without_ids(exchange: Exchange) -> Exchange:
+    """``exchange`` without the ids and verdict it carries for routing, for redaction.
+
+    Those are ours (a 32-hex exchange id looks like a secret to the scrub); the rows take them
+    from the original exchange. The live output stays: it is data, and is redacted like data.
+    """
+    meta = {k: v for k, v in exchange.metadata.items() if k not in (SHADOW_OF, LIVE_MODEL, AGREES)}
+    return exchange.replace(metadata=meta)
 
 
 def split_shadows(batch: Sequence[Exchange]) -> tuple[builtins.list[Exchange], builtins.list[Exchange]]:

@@ -48,6 +48,7 @@ from extractkit.store.shadows import (
     read_summaries,
     shadow_rows,
     split_shadows,
+    without_ids,
 )
 from extractkit.store.text import decode, decode_opt, encode, encode_opt
 from extractkit.store.writer import BatchWriter
@@ -462,7 +463,11 @@ class SQLStore(ABC):
             return
         live, shadows = split_shadows(batch)
         shadow_values = (
-            shadow_rows(self, shadows, apply_redaction(shadows, self._redact, scrub=self._scrub))
+            shadow_rows(
+                self,
+                shadows,
+                apply_redaction(list(map(without_ids, shadows)), self._redact, scrub=self._scrub),
+            )
             if shadows
             else []
         )
