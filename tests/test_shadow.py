@@ -484,3 +484,55 @@ async def test_records_disagreements_lists_differing_pairs(
     assert main(["records", "disagreements", "intent", "--store", url]) == 0
     assert "no disagreements recorded for intent" in capsys.readouterr().out
     assert main(["records", "disagreements", "location", "--store", url, "--limit", "-1"]) == 2
+
+
+# -- interpreter exit ----------------------------------------------------------------------------
+
+EXIT_SCRIPT = """
+import sys
+from extractkit import LocationExtractor, Settings
+import extractkit.shadow
+from extractkit.retries import RetryPolicy
+from extractkit.testing.server import Reply, ScriptedChatServer
+
+def answer(req):
+    city = {"locations": [{"city": "Oslo", "country": None}]}
+    if req.body["model"] == "gpt-4o-mini":
+        return Reply.json(city)
+    return Reply.slow(60, Reply.json(city))  # the shadow would answer long after exit
+
+srv = ScriptedChatServer(answer).start()
+cfg = Settings.from_mapping({
+    "backends": {"openai": {"base_url": srv.base_url, "api_key_env": "EXTRACTKIT_TEST_KEY"}},
+    "store": {"url": sys.argv[1]},
+    "extractors": {"location": {"model": "openai:gpt-4o-mini", "shadow": "openai:gpt-4o", "shadow_rate": 1.0}},
+})
+ex = LocationExtractor(settings=cfg, retry=RetryPolicy(max_attempts=1))
+print(ex.extract_sync("teacher in Oslo").locations[0].city)
+extractkit.shadow.EXIT_WAIT = 0.5
+"""
+
+
+def test_at_exit_a_pending_shadow_is_dropped_within_the_bound_and_recorded(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    script = tmp_path / "app.py"
+    script.write_text(EXIT_SCRIPT)
+    env = {**os.environ, "EXTRACTKIT_TEST_KEY": KEY}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(script), url], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "Oslo"
+    assert took < 30  # bounded by EXIT_WAIT, not by the shadow's 60 s answer
+    assert "were dropped" in proc.stderr
+    with open_store(url) as store:
+        assert isinstance(store, SQLStore)
+        (pair,) = store.shadow_pairs()
+        assert pair.status == "failed" and (pair.shadow.error or "").startswith("ShadowDropped")
+        assert store.count() == 1

@@ -44,7 +44,7 @@ def register(sub: _SubParsers, store_opt: argparse.ArgumentParser) -> None:
         parents=[store_opt],
         examples=(
             "extractkit records disagreements location --store sqlite:///exchanges.db",
-            "extractkit records disagreements location --model openai:ft:gpt-4o-mini:org::abc --limit 20",
+            "extractkit records disagreements location --model openai:gpt-4o --since 2024-05-01 --limit 20",
             "extractkit records disagreements location --json -o disagreements.jsonl",
             "extractkit records disagreements location --summary  # agreement rate per pair of models",
         ),
