@@ -1,9 +1,13 @@
 """Benchmark extractkit.repair against json_repair (PyPI ``json-repair``), side by side in one run.
 
-Run: ``.venv/bin/python bench/repair.py`` (``--quick`` for fewer repeats).
+Run: ``.venv/bin/python bench/repair.py`` (``--quick`` for fewer repeats, ``--fuzz N`` for the
+number of generated answers, ``--no-timings``).
 
-Prints exact recovery on the repair corpus per category (ours vs json_repair), then
-the timing goals of issue 3, each with PASS/FAIL:
+Prints exact recovery on the repair corpus per category (ours vs json_repair); then the
+differential fuzzer (tests/repair_corpus/fuzz.py): 2,000 generated answers broken in every
+class of break, 50,000+ cases, each judged against the original value, with the exact,
+flagged and silent-wrong figures of both libraries per class (goal: 0 silent wrong values
+of ours); then the timing goals of issues 3 and 10, each with PASS/FAIL:
 
 * valid input: repair_json time / json.loads time (small answers and a 50 KB one)
 * broken ~200-byte answers from the corpus: median time
@@ -31,12 +35,15 @@ from typing import Any
 
 import json_repair
 
+from extractkit.exceptions import RepairError
 from extractkit.repair import StreamingParser, repair_json
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "repair_corpus"
 sys.path.insert(0, str(CORPUS))
 
+from fuzz import CLASSES, EXACT, FLAGGED, WRONG, Case, cases, judge, same, schema_of  # noqa: E402
+from oracle import MISSING  # noqa: E402
 from schemas import resolve  # noqa: E402
 
 
@@ -67,6 +74,8 @@ def best_pair(
 
 
 def _theirs(case: dict[str, Any]) -> bool:
+    if "error" in case:
+        return False  # json_repair never raises: it returns a value where nothing says which
     attempts: list[dict[str, Any]] = [{}]
     if case["schema"] is not None:
         attempts.append({"schema": resolve(case["schema"])})
@@ -82,7 +91,11 @@ def _theirs(case: dict[str, Any]) -> bool:
 def _ours(case: dict[str, Any]) -> bool:
     try:
         result = repair_json(case["input"], resolve(case["schema"]), multiple=case.get("multiple", False))
+    except RepairError as exc:
+        return exc.reason == case.get("error")
     except Exception:
+        return False
+    if "error" in case:
         return False
     return bool(result.value == case["expected"]) and result.truncated == case.get("truncated", False)
 
@@ -166,6 +179,14 @@ def broken_variants(doc: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _attempt(text: str) -> object:
+    """A repair that may end in a RepairError (an answer read, and judged not recoverable)."""
+    try:
+        return repair_json(text)
+    except RepairError as exc:
+        return exc
+
+
 def timings(quick: bool) -> bool:
     repeat = 3 if quick else 9
     ok = True
@@ -197,7 +218,7 @@ def timings(quick: bool) -> bool:
 
     # Broken ~200-byte answers.
     small = [case for case in cases if case["category"] != "valid" and 120 <= len(case["input"]) <= 300]
-    mine = [best_time(lambda c=c: repair_json(c["input"]), repeat=repeat, number=200) for c in small]
+    mine = [best_time(lambda c=c: _attempt(c["input"]), repeat=repeat, number=200) for c in small]
     peer = [best_time(lambda c=c: json_repair.loads(c["input"]), repeat=3, number=50) for c in small]
     median = statistics.median(mine)
     print(f"broken answers of 120-300 bytes ({len(small)}): median {median * 1e6:.1f} us,"
@@ -256,13 +277,90 @@ def timings(quick: bool) -> bool:
     return ok
 
 
+# ---------------------------------------------------------------- differential fuzzing
+
+
+def _ours_fuzz(case: Case) -> str:
+    try:
+        result = repair_json(case.text, schema_of(case))
+    except RepairError:
+        return judge(case, None, False, raised=True)
+    if result.truncated and () not in result.cut_paths and isinstance(result.value, dict | list):
+        return WRONG  # a cut that does not say where it is
+    return judge(case, result.value, result.truncated, raised=False)
+
+
+def _theirs_fuzz(case: Case) -> str:
+    """json_repair's outcome: exact when its default call, or its call with the case's schema,
+    gives the original; flagged when it raises or returns its "nothing recovered" (``""``);
+    wrong otherwise. It never says a value was cut, so on a cut answer the partial the
+    truncation rule gives counts as exact, though its user cannot tell it from a whole one."""
+    attempts: list[dict[str, Any]] = [{}] if case.schema is None else [{}, {"schema": schema_of(case)}]
+    outcome = WRONG
+    for kwargs in attempts:
+        try:
+            value = json_repair.loads(case.text, **kwargs)
+        except Exception:
+            outcome = FLAGGED if outcome == WRONG else outcome
+            continue
+        want = case.partial if case.cls == "truncation" and case.partial is not MISSING else case.expected
+        if same(value, want) or same(value, case.expected):
+            return EXACT
+        if value == "" and not kwargs:
+            outcome = FLAGGED
+    return outcome
+
+
+def fuzz(count: int, seed: int, *, peer: bool = True) -> bool:
+    """Every class of break on ``count`` generated answers; ours and json_repair side by side."""
+    print(f"\n## Differential fuzzing: {count} generated answers, every class of break (seed {seed})\n")
+    print("Each case is judged against the value it was broken from: exact, flagged (RepairError,")
+    print("or truncated with a partial that is a prefix of the original), or a silent wrong value.")
+    print("About half the cases are repaired with the answer's schema, half without one.\n")
+    ours: dict[str, Counter[str]] = {cls: Counter() for cls in CLASSES}
+    theirs: dict[str, Counter[str]] = {cls: Counter() for cls in CLASSES}
+    started = time.perf_counter()
+    for case in cases(count, seed):
+        ours[case.cls][_ours_fuzz(case)] += 1
+        if peer:
+            theirs[case.cls][_theirs_fuzz(case)] += 1
+    elapsed = time.perf_counter() - started
+    print(f"| {'class':<19} | {'cases':>6} | {'exact':>7} | {'flagged':>7} | {'wrong':>5} |"
+          f" {'json_repair exact':>17} | {'json_repair wrong':>17} |")  # fmt: skip
+    print(f"|{'-' * 21}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 7}|{'-' * 19}|{'-' * 19}|")
+    total: Counter[str] = Counter()
+    peer_total: Counter[str] = Counter()
+    for cls in CLASSES:
+        mine, peers = ours[cls], theirs[cls]
+        n = sum(mine.values())
+        if not n:
+            continue
+        total.update(mine)
+        peer_total.update(peers)
+        print(f"| {cls:<19} | {n:>6} | {mine[EXACT] / n:>7.1%} | {mine[FLAGGED] / n:>7.1%} | {mine[WRONG]:>5} |"
+              f" {peers[EXACT] / n if peer else 0:>17.1%} | {peers[WRONG]:>17} |")  # fmt: skip
+    n = sum(total.values())
+    print(f"| {'all':<19} | {n:>6} | {total[EXACT] / n:>7.1%} | {total[FLAGGED] / n:>7.1%} | {total[WRONG]:>5} |"
+          f" {peer_total[EXACT] / n if peer else 0:>17.1%} | {peer_total[WRONG]:>17} |")  # fmt: skip
+    good = total[WRONG] == 0 and n >= 20000
+    print(f"\n{n} cases in {elapsed:.0f} s; silent wrong values: {total[WRONG]} (goal 0 on >= 20,000 cases)"
+          f"  {'PASS' if good else 'FAIL'}")  # fmt: skip
+    return good
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--fuzz", type=int, default=2000, metavar="N", help="generated answers to fuzz")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the fuzzed answers")
+    parser.add_argument("--no-timings", action="store_true", help="accuracy and fuzzing only")
     args = parser.parse_args()
-    cases = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
-    good = accuracy(cases)
-    good = timings(args.quick) and good
+    cases_ = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
+    good = accuracy(cases_)
+    if args.fuzz:
+        good = fuzz(args.fuzz, args.seed) and good
+    if not args.no_timings:
+        good = timings(args.quick) and good
     print("\nALL GOALS PASS" if good else "\nSOME GOALS FAIL")
 
 

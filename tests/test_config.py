@@ -43,6 +43,32 @@ def test_profiles_branch_on_model_names() -> None:
     assert not profile_for("openai:o3-mini").supports_logit_bias
 
 
+def test_local_profiles_follow_the_backend_type() -> None:
+    # llama.cpp's own server constrains decoding to the schema, fine-tunes included.
+    base, tuned = profile_for("local:smollm2-135m"), profile_for("local:ft-smollm2-135m-x")
+    assert (base.output_mode, base.prompt_variant) == (OutputMode.JSON_SCHEMA, PromptVariant.FULL)
+    assert (tuned.output_mode, tuned.prompt_variant) == (OutputMode.JSON_SCHEMA, PromptVariant.MINIMAL)
+    # "local" pointed at some OpenAI-compatible server: nothing says it takes a schema.
+    compat = profile_for("local:smollm2-135m", backend_type="openai")
+    assert compat.output_mode is OutputMode.PROMPTED
+    settings = Settings.from_mapping(
+        {"backends": {"local": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}}}
+    )
+    profile = LocationExtractor(model="local:smollm2-135m", settings=settings).resolve_profile()
+    assert profile.output_mode is OutputMode.PROMPTED
+    # ...unless its table says it constrains decoding (what `extractkit serve` prints).
+    table = {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "structured_outputs": True}
+    served = Settings.from_mapping({"backends": {"local": table, "vllm": table}})
+    for ref in ("local:ft-smollm2-135m-x", "vllm:ft-qwen-x"):
+        profile = LocationExtractor(model=ref, settings=served).resolve_profile()
+        assert (profile.output_mode, profile.prompt_variant) == (
+            OutputMode.JSON_SCHEMA,
+            PromptVariant.MINIMAL,
+        )
+    with pytest.raises(ConfigError, match=r"backends\.vllm\.structured_outputs.*true or false"):
+        Settings.from_mapping({"backends": {"vllm": {**table, "structured_outputs": "yes"}}})
+
+
 TOML = """
 [defaults]
 model = "openai:gpt-4o-mini"

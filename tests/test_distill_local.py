@@ -92,7 +92,7 @@ def test_distill_to_a_local_model_switches_the_config(
             assert metrics["latency_p50_s"] > 0
     assert evaluation["metrics"]["teacher"]["accuracy"]["hits"] == 3  # its own answers are the labels
     variants = {c["name"]: (c["prompt_variant"], c["output_mode"]) for c in evaluation["candidates"]}
-    assert variants["finetuned"] == ("minimal", "bare") and variants["base"][0] == "minimal"
+    assert variants["finetuned"] == ("minimal", "json_schema") and variants["base"][0] == "minimal"
     assert variants["teacher"] == (None, "replay")
     assert "local_training_error" not in err and "[9/9] report:" in err
 

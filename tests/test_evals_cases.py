@@ -66,7 +66,7 @@ def test_yaml_without_pyyaml_names_the_install_command(
     path = tmp_path / "cases.yml"
     path.write_text(YAML)
     monkeypatch.setitem(sys.modules, "yaml", None)  # what an environment without PyYAML looks like
-    with pytest.raises(UserError, match=r"pip install pyyaml .*extractkit\[eval\]"):
+    with pytest.raises(UserError, match=r"pip install pyyaml .*extractkit-llm\[eval\]"):
         load_cases(path)
 
 

@@ -335,8 +335,12 @@ async def test_answer_ending_inside_a_value_is_truncation_not_data() -> None:
     assert info.value.partial == {"locations": [{"city": "New Yo"}]}
 
 
-async def test_missing_final_braces_with_complete_values_are_accepted() -> None:
+async def test_an_array_left_open_at_the_end_is_truncation_not_data() -> None:
+    # The answer stops after a complete element: whether more locations were coming, the text
+    # does not say, and validation cannot tell a short list from a whole one. (This used to be
+    # accepted as the whole answer: a cut container returned as data.)
     fake = FakeBackend(lambda r: reply('{"locations": [{"city": "Paris", "country": "France"}'))
-    detail = await LocationExtractor(backend=fake).extract_detailed("x")
-    assert detail.value.locations[0].country == "France"
-    assert "closed_truncated" in detail.repairs
+    with pytest.raises(TruncatedOutputError) as info:
+        await LocationExtractor(backend=fake).extract("x")
+    assert "locations" in str(info.value)
+    assert info.value.partial == {"locations": [{"city": "Paris", "country": "France"}]}

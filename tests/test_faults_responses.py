@@ -189,11 +189,12 @@ json_values = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: str = "") -> list[str]:
+def _paths(value: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    # Tuples, not dotted strings: drawn keys may contain dots.
     out = []
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
     for key, child in items:
-        path = f"{prefix}.{key}" if prefix else str(key)
+        path = (*prefix, key)
         out.append(path)
         out.extend(_paths(child, path))
     return out

@@ -114,13 +114,13 @@ async def test_fine_tune_switches_config_and_the_served_model_extracts(tmp_path:
             settings=tuned.settings(base=written), max_attempts=1, max_tokens=120, store=False
         )
         profile = loc.resolve_profile()
-        assert (profile.prompt_variant.value, profile.output_mode.value) == ("minimal", "bare")
+        assert (profile.prompt_variant.value, profile.output_mode.value) == ("minimal", "json_schema")
         assert loc.build_request("x").messages[0].content == LocationExtractor.instructions
         tuned_results = await loc.extract_many([q for q, _ in HELD_OUT], concurrency=1)
     with LocalModelServer() as base:
         plain = LocationExtractor(
             model="local:ft-none", settings=base.settings(), max_attempts=1, max_tokens=120, store=False
-        )  # the base model asked exactly like the tuned one: minimal prompt, bare output
+        )  # the base model asked exactly like the tuned one: minimal prompt, schema-constrained output
         base_results = await plain.extract_many([q for q, _ in HELD_OUT], concurrency=1)
 
     tuned_valid = sum(r.ok for r in tuned_results)

@@ -113,8 +113,9 @@ def test_config_file_selects_a_server_started_elsewhere(server: object, tmp_path
     config = tmp_path / "extractkit.toml"
     config.write_text(server.toml(), encoding="utf-8")
     settings = Settings.load(config)
-    loc = LocationExtractor(settings=settings, output_mode="json_schema", max_tokens=120, store=False)
+    loc = LocationExtractor(settings=settings, max_tokens=120, store=False)
     assert str(loc.resolve_model()) == "local:smollm2-135m"
+    assert loc.resolve_profile().output_mode == "json_schema"  # the snippet says the server takes a schema
     assert loc.extract_sync("barista in Rome").locations is not None
 
 

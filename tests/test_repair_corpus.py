@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from extractkit.repair import ACTIONS, StreamingParser, repair_json
+from extractkit.exceptions import RepairError
+from extractkit.repair import ACTIONS, RepairResult, StreamingParser, repair_json
 from extractkit.repair.prepass import rewrite_slips
 from extractkit.repair.span import recover
 
@@ -32,8 +34,21 @@ def test_corpus_is_large_and_covers_every_category() -> None:
     assert len({case["id"] for case in CASES}) == len(CASES)
 
 
+def outcome(fn: Callable[[], RepairResult]) -> RepairResult | tuple[str, str | None]:
+    """What a repair gives: its result, or the reason of the RepairError it raises."""
+    try:
+        return fn()
+    except RepairError as exc:
+        return ("RepairError", exc.reason)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_corpus_case(case: dict[str, Any]) -> None:
+    if "error" in case:
+        with pytest.raises(RepairError) as caught:
+            repair_json(case["input"], resolve(case["schema"]), multiple=case.get("multiple", False))
+        assert caught.value.reason == case["error"]
+        return
     result = repair_json(case["input"], resolve(case["schema"]), multiple=case.get("multiple", False))
     assert result.value == case["expected"]
     assert result.truncated == case.get("truncated", False)
@@ -56,7 +71,8 @@ def test_streaming_finish_matches_one_shot_on_every_case(size: int) -> None:
         text = case["input"]
         for start in range(0, len(text), size):
             parser.feed(text[start : start + size])
-        assert parser.finish() == repair_json(text, schema), case["id"]
+        want = outcome(lambda t=text, s=schema: repair_json(t, s))  # type: ignore[misc]
+        assert outcome(parser.finish) == want, case["id"]
 
 
 def test_prepass_agrees_with_the_engine_on_every_case_it_takes() -> None:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import itertools
 import json
 import string
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from extractkit.repair import StreamingParser, repair_json
+from extractkit.exceptions import RepairError
+from extractkit.repair import RepairResult, StreamingParser, repair_json
 from extractkit.repair.stream_engine import LIVE, WAIT_LIMIT
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,13 +160,20 @@ def _broken(text: str) -> dict[str, str]:
     }
 
 
+def _outcome(fn: Callable[[], RepairResult]) -> RepairResult | tuple[str, str | None]:
+    try:
+        return fn()
+    except RepairError as exc:
+        return ("RepairError", exc.reason)
+
+
 def test_broken_long_answers_finish_like_the_one_shot_repair() -> None:
     text = json.dumps(_document(15))
     for name, broken in _broken(text).items():
-        want = repair_json(broken)
+        want = _outcome(lambda b=broken: repair_json(b))  # type: ignore[misc]
         for sizes in ([1], [16], [7, 61]):
             parser, _, _ = _stream(broken, sizes, every=len(broken))
-            assert parser.finish() == want, (name, sizes)
+            assert _outcome(parser.finish) == want, (name, sizes)
 
 
 def test_inner_quotes_streamed_a_character_at_a_time() -> None:
@@ -238,3 +248,53 @@ def test_a_cut_long_answer_finishes_like_the_one_shot_repair(
     prefix = text[: int(len(text) * cut)]
     parser, _, _ = _stream(prefix, sizes, every=len(prefix))
     assert parser.finish() == repair_json(prefix)
+
+
+def test_a_string_missing_its_quote_past_the_live_start_rewinds_like_the_one_shot_repair() -> None:
+    # The key after the missing quote ("quantity") is only known at its colon, chunks later:
+    # the comma before the quote that starts it must be remembered when the text is dropped.
+    # (Streamed in 16- or 7-character chunks, the description used to swallow the member.)
+    class Line(BaseModel):
+        sku: str
+        description: str
+        quantity: int
+        unit_price: float
+        tags: list[str]
+
+    class Address(BaseModel):
+        street: str
+        city: str
+        zip: str
+        country: str
+
+    class Customer(BaseModel):
+        name: str
+        address: Address
+
+    class Invoice(BaseModel):
+        number: str
+        date: str
+        currency: str
+        customer: Customer
+        lines: list[Line]
+        total: float
+        paid: bool
+
+    text = (
+        '{"number": "INV-2025-7444", "date": "2024-10-01", "currency": "JPY", "customer": {"name": '
+        '"Ana Silva", "address": {"street": "726 Rua Augusta", "city": "Kraków", "zip": "01101", '
+        '"country": "Poland"}}, "lines": [{"sku": "SKU-8394", "description": "  two leading spaces", '
+        '"quantity": 25000, "unit_price": 602.45, "tags": ["table", "column"]}, {"sku": "SKU-5163", '
+        '"description": "50% off, today only!, "quantity": 25000, "unit_price": 4749.94, "tags": '
+        '["delivery", "broken"]}, {"sku": "SKU-7804", "description": "Press \\"Save\\", then '
+        '\\"Close\\".", "quantity": 3, "unit_price": 1968.75, "tags": ["review", "price", "late"]}], '
+        '"total": 133815656.25, "paid": true}'
+    )
+    for schema in (None, Invoice):
+        want = repair_json(text, schema)
+        assert want.value["lines"][1]["description"] == "50% off, today only!"
+        for size in (1, 7, 16):
+            parser = StreamingParser(schema)
+            for start in range(0, len(text), size):
+                parser.feed(text[start : start + size])
+            assert parser.finish() == want, (schema, size)

@@ -65,10 +65,11 @@ def test_nested_object_closed_early_needs_the_schema() -> None:
         },
         "$defs": {"Person": {"type": "object", "properties": {"name": {}, "age": {}}}},
     }
-    # Without a schema the member stays where it was written; only the stray close goes.
-    plain = repair_json(text)
-    assert plain.value == {"person": {"name": "Ana"}, "age": 31, "team": "blue"}
-    assert "removed_extra_close" in plain.actions
+    # Without a schema the text does not say which object closed early: "age" and "team" may
+    # belong to the person as well as to the root (returning the root reading was a guess).
+    with pytest.raises(RepairError) as caught:
+        repair_json(text)
+    assert caught.value.reason == "ambiguous_close"
     # With it, "age" goes back into the person, and "team" closes the person again.
     guided = repair_json(text, schema)
     assert guided.value == {"person": {"name": "Ana", "age": 31}, "team": "blue"}
@@ -195,11 +196,15 @@ def test_code_fence_ends_a_value_that_ran_past_it() -> None:
     assert repair_json("```json\n" + json.dumps(inner) + "\n```").value == inner
 
 
-def test_several_values_first_or_all() -> None:
+def test_several_values_all_or_an_error() -> None:
     text = '{"a": 1}\n{"a": 2}\n'
-    first = repair_json(text)
-    assert first.value == {"a": 1}
-    assert first.actions == ("dropped_extra_values",)
+    # Which of two different values is the answer? Nothing says: an error, not the first.
+    with pytest.raises(RepairError) as caught:
+        repair_json(text)
+    assert caught.value.reason == "several_values"
+    same = repair_json('{"a": 1}\n{"a": 1}\n')
+    assert same.value == {"a": 1}
+    assert same.actions == ("dropped_extra_values",)
     assert repair_json(text, multiple=True).value == [{"a": 1}, {"a": 2}]
     assert repair_json('{"a": 1}', multiple=True).value == [{"a": 1}]
     cut = repair_json('{"a": 1} {"b": [2', multiple=True)

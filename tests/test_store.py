@@ -487,7 +487,7 @@ def test_migrates_an_older_schema(target: Target) -> None:
     conn.close()
 
     store = target.open()
-    assert store.schema_version() == 3  # type: ignore[attr-defined]
+    assert store.schema_version() == 4  # type: ignore[attr-defined]
     record = store.get("old1")
     assert record is not None
     assert record.exchange.output == {"c": 1}
@@ -500,7 +500,7 @@ def test_migrates_an_older_schema(target: Target) -> None:
     record = store.get("old1")
     assert record is not None and record.exchange.input == "PARIS" and record.corrected_output == {"c": 2}
     # Opening again finds nothing to do.
-    assert target.open().schema_version() == 3  # type: ignore[attr-defined]
+    assert target.open().schema_version() == 4  # type: ignore[attr-defined]
 
 
 def test_refuses_a_newer_schema(target: Target) -> None:

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from extractkit.prompts import Example
     from extractkit.retries import RetryPolicy
     from extractkit.runtime import aclose
+    from extractkit.shadow import Shadow
     from extractkit.streaming import StreamUpdate
     from extractkit.strict_schema import Omittable
 
@@ -104,6 +105,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "extractkit.retries",
     "ServerError": "extractkit.exceptions",
     "Settings": "extractkit.config",
+    "Shadow": "extractkit.shadow",
     "StreamUpdate": "extractkit.streaming",
     "StreamingChatBackend": "extractkit.backends",
     "StoreError": "extractkit.exceptions",

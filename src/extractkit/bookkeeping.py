@@ -63,6 +63,8 @@ class ExtractionRun:
         self.usage = Usage()
         self.attempts = 0
         self.finish_reason = "stop"
+        self.recorded: Exchange | None = None
+        """The exchange this call recorded, once it succeeded and the store took it."""
         self.store = self._open_store()
 
     def _open_store(self) -> Any:
@@ -171,7 +173,10 @@ class ExtractionRun:
             return extraction
         recorded, problem = self._submit(exchange, may_raise=True)
         if problem is None:
-            return extraction if recorded else dataclasses.replace(extraction, exchange_id=None)
+            if recorded:
+                self.recorded = exchange
+                return extraction
+            return dataclasses.replace(extraction, exchange_id=None)
         extraction = dataclasses.replace(extraction, exchange_id=None)
         earlier = len(problem.exchanges)
         what = (
@@ -191,6 +196,22 @@ class ExtractionRun:
             exchanges=problem.exchanges,
             location=problem.location,
         ) from problem
+
+    def shadow(self) -> None:
+        """After a success: start the extractor's shadow run for this call, if configured and sampled.
+
+        Returns at once; the shadow runs as a task on the running loop (see :mod:`extractkit.shadow`).
+        Never raises: whatever goes wrong is the shadow's, logged and counted.
+        """
+        try:
+            policy = self.extractor.resolve_shadow()
+            if policy is None:
+                return
+            from extractkit.shadow import start
+
+            start(self, policy)
+        except Exception:  # a shadow must never change what the caller gets
+            logging.getLogger("extractkit.shadow").exception("extractkit: a shadow run could not start")
 
     def fail(self, kind: type[ExtractionError], message: str, *, errors: list[str]) -> ExtractionError:
         err = kind(

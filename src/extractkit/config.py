@@ -164,6 +164,11 @@ class BackendConfig:
         max_concurrency: Requests in flight at once through this backend.
         azure_endpoint: Azure OpenAI resource endpoint (``type = "azure"``).
         api_version: Azure OpenAI API version.
+        structured_outputs: The server accepts ``response_format`` with a JSON
+            schema and constrains decoding to it (llama.cpp's server, vLLM, recent
+            Ollama). Models on it then get the ``json_schema`` output mode instead of
+            ``prompted``. ``None`` leaves it to the backend type: ``type = "local"``
+            (the managed llama.cpp server) does, a compatible server is not assumed to.
         options: Other keys, passed to the backend factory (kept as a read-only
             :class:`FrozenOptions`).
     """
@@ -176,6 +181,7 @@ class BackendConfig:
     max_concurrency: int = 16
     azure_endpoint: str | None = None
     api_version: str | None = None
+    structured_outputs: bool | None = None
     options: Mapping[str, Any] = _NO_OPTIONS
 
     def __post_init__(self) -> None:
@@ -205,6 +211,14 @@ class ExtractorConfig:
     max_tokens: int | None = None
     timeout: float | None = None
     deadline: float | None = None
+    shadow: str | None = None
+    """A second model that a sample of live extractions is also sent to (see ``docs/shadow.md``)."""
+    shadow_rate: float | None = None
+    """The fraction (0-1) of live extractions shadowed (default ``extractkit.shadow.DEFAULT_RATE``)."""
+    shadow_max_in_flight: int | None = None
+    """Shadow calls running at once for this extractor; a sample past it is skipped and counted."""
+    shadow_deadline: float | None = None
+    """Seconds one shadow call may take (default: the extractor's deadline, always finite)."""
 
 
 @dataclass(frozen=True)
@@ -341,6 +355,15 @@ class Settings:
                         f"environment variable {key} must be 'raise' or 'warn', got {value!r}", source=key
                     )
                 on_record_error = "raise" if value == "raise" else "warn"
+            elif rest.endswith("_SHADOW_RATE"):
+                name = rest[: -len("_SHADOW_RATE")].lower()
+                current = extractors.get(name, ExtractorConfig())
+                extractors[name] = dataclasses.replace(current, shadow_rate=_env_fraction(key, value))
+            elif rest.endswith("_SHADOW"):
+                name = rest[: -len("_SHADOW")].lower()
+                ref = str(ModelRef.parse(_env_value(key, value)))
+                current = extractors.get(name, ExtractorConfig())
+                extractors[name] = dataclasses.replace(current, shadow=ref)
             elif rest.endswith("_MODEL"):
                 name = rest[: -len("_MODEL")].lower()
                 ref = str(ModelRef.parse(_env_value(key, value)))
@@ -375,6 +398,20 @@ def _env_seconds(key: str, value: str) -> float:
             source=key,
         )
     return seconds
+
+
+def _env_fraction(key: str, value: str) -> float:
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = float("nan")
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(
+            f"environment variable {key} must be a fraction from 0 to 1 (0.05 = 5% of calls), got {value!r}",
+            key=key,
+            source=key,
+        )
+    return fraction
 
 
 def _env_value(key: str, value: str) -> str:
@@ -430,6 +467,12 @@ class _Parser:
             raise self.error(key, f"must be a non-empty string, got {value!r}")
         return value
 
+    def boolean(self, table: Mapping[str, Any], key: str) -> bool | None:
+        value = self._get(table, key)
+        if value is not None and not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {value!r}")
+        return value
+
     def integer(self, table: Mapping[str, Any], key: str, *, minimum: int, default: int) -> int:
         value = self._get(table, key)
         if value is None:
@@ -480,6 +523,7 @@ class _Parser:
             "max_concurrency",
             "azure_endpoint",
             "api_version",
+            "structured_outputs",
         }
         if "api_key" in raw:
             raise self.error(
@@ -498,6 +542,7 @@ class _Parser:
             max_concurrency=self.integer(raw, f"{key}.max_concurrency", minimum=1, default=16),
             azure_endpoint=self.string(raw, f"{key}.azure_endpoint"),
             api_version=self.string(raw, f"{key}.api_version"),
+            structured_outputs=self.boolean(raw, f"{key}.structured_outputs"),
             options=options,
         )
 
@@ -537,8 +582,24 @@ class _Parser:
                 "max_tokens",
                 "timeout",
                 "deadline",
+                "shadow",
+                "shadow_rate",
+                "shadow_max_in_flight",
+                "shadow_deadline",
             },
         )
+        shadow_rate = self.number(raw, f"{key}.shadow_rate", minimum=0.0)
+        if shadow_rate is not None and not shadow_rate <= 1.0:  # NaN too
+            raise self.error(
+                f"{key}.shadow_rate",
+                f"must be a fraction from 0 to 1 (0.05 = 5% of calls), got {shadow_rate!r}",
+            )
+        shadow_deadline = self.number(raw, f"{key}.shadow_deadline", minimum=_MIN_SECONDS)
+        if shadow_deadline is not None and not shadow_deadline < float("inf"):  # NaN too
+            raise self.error(
+                f"{key}.shadow_deadline",
+                "must be a finite number of seconds: shadow calls are always bounded",
+            )
         return ExtractorConfig(
             model=self.model_ref(raw, f"{key}.model"),
             prompt_variant=self.choice(raw, f"{key}.prompt_variant", _PROMPT_VARIANTS),
@@ -548,6 +609,10 @@ class _Parser:
             max_tokens=self.opt_integer(raw, f"{key}.max_tokens", minimum=1),
             timeout=self.number(raw, f"{key}.timeout", minimum=_MIN_SECONDS),
             deadline=self.number(raw, f"{key}.deadline", minimum=_MIN_SECONDS),
+            shadow=self.model_ref(raw, f"{key}.shadow"),
+            shadow_rate=shadow_rate,
+            shadow_max_in_flight=self.opt_integer(raw, f"{key}.shadow_max_in_flight", minimum=1),
+            shadow_deadline=shadow_deadline,
         )
 
 

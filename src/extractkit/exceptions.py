@@ -305,11 +305,16 @@ class RepairError(UnparseableOutputError):
 
     Attributes:
         position: Character offset where recovery failed, when known.
+        reason: Why, as a stable snake_case code (``no_json``, ``unplaceable_token``,
+            ``several_values``, ... listed in ``extractkit.repair.REASONS``), when known.
     """
 
-    def __init__(self, message: str, *, position: int | None = None, raw: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, position: int | None = None, raw: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message, raw=raw)
         self.position = position
+        self.reason = reason
 
 
 class InvalidOutputError(ExtractionError):

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from extractkit.prompts import Example, feedback_text, system_prompt
     from extractkit.results import CallContext, CutOffAnswer, Extraction, ItemResult, value_at
     from extractkit.retries import Deadline, RequestBudget, RetryPolicy, call_with_retries
+    from extractkit.shadow import Shadow
     from extractkit.streaming import StreamUpdate
 
 # What calls need but the class definition does not: imported on first use (the first
@@ -202,6 +203,12 @@ class Extractor(Generic[OutputT]):
         seed: Seed for the per-call random source (route shuffling) and the API's ``seed``.
         store: Where to record exchanges (a Store, a URL, or ``False`` to disable);
             default: ``[store]`` in config.
+        shadow: A second model (a ``provider:model`` reference, or a :class:`~extractkit.shadow.Shadow`
+            policy) that a sample of this extractor's recorded extractions is also sent to, in the
+            background; both answers are recorded (see ``docs/shadow.md``). ``False`` switches off
+            a ``shadow`` set in config. Default: ``[extractors.NAME] shadow``.
+        shadow_rate: The fraction (0-1) of extractions shadowed (default: ``shadow_rate`` in
+            config, else :data:`extractkit.shadow.DEFAULT_RATE`).
     """
 
     output_type: ClassVar[Any] = None
@@ -244,6 +251,8 @@ class Extractor(Generic[OutputT]):
         deadline: float | None = None,
         seed: int | None = None,
         store: Any = None,
+        shadow: str | Shadow | bool | None = None,
+        shadow_rate: float | None = None,
     ) -> None:
         if not _loaded:
             _load()
@@ -282,6 +291,13 @@ class Extractor(Generic[OutputT]):
         self._store_arg = store
         self._store: Any = None
         self._system_cache: dict[tuple[str, str], str] = {}
+        self._shadow: str | Shadow | bool | None = None
+        self._shadow_rate = shadow_rate
+        self._shadow_sampler: random.Random | None = None
+        if shadow is not None or shadow_rate is not None:
+            from extractkit.shadow import check_arguments
+
+            self._shadow = check_arguments(shadow, shadow_rate, store)
 
     # ----------------------------------------------------------------- resolution
 
@@ -349,11 +365,40 @@ class Extractor(Generic[OutputT]):
                 key=f"extractors.{self.name}.model",
             )
 
+    def resolve_shadow(self) -> Shadow | None:
+        """The shadow policy of this extractor: the ``shadow=`` argument, else config; ``None`` if off."""
+        arg = self._shadow
+        if arg is False or arg is True:
+            return None
+        if arg is None or isinstance(arg, str):
+            cfg = self.settings.extractor(self.name)
+            model = arg or cfg.shadow
+            if model is None:
+                return None
+            from extractkit.shadow import policy_from_config
+
+            return policy_from_config(model, cfg, self._shadow_rate)
+        return arg
+
+    def answers_agree(self, live: Any, shadow: Any) -> bool:
+        """Whether a shadow model's answer agrees with the live one (both as recorded JSON data).
+
+        Equal JSON by default (:func:`extractkit.shadow.answers_equal`): object key order is
+        ignored and ``1 == 1.0``; list order, case and every other value count. Override it to
+        compare what matters for your extractor (e.g. ignore case or list order).
+        """
+        from extractkit.shadow import answers_equal
+
+        return answers_equal(live, shadow)
+
     def resolve_profile(self, ref: ModelRef | None = None) -> ModelProfile:
         """The model profile with config and constructor overrides applied."""
         ref = ref or self.resolve_model()
         cfg = self.settings.extractor(self.name)
-        return profile_for(ref).with_overrides(
+        backend = self.settings.backend(ref.provider)
+        return profile_for(
+            ref, backend_type=backend.type, structured_outputs=backend.structured_outputs
+        ).with_overrides(
             output_mode=self._output_mode or cfg.output_mode,
             prompt_variant=self._prompt_variant or cfg.prompt_variant,
         )
@@ -481,13 +526,21 @@ class Extractor(Generic[OutputT]):
         return request
 
     def parse(self, raw: str, ctx: CallContext) -> tuple[Any, tuple[str, ...]]:
-        """Turn the raw answer into a JSON value; raise RepairError if impossible."""
+        """Turn the raw answer into a JSON value.
+
+        Raises:
+            RepairError: When repair cannot recover what the answer meant (re-asked).
+            CutOffAnswer: When the answer ends inside a value, or inside an array, so that
+                what was still to come is unknown (reported as truncation, not validated).
+        """
         from extractkit.repair import repair_json
 
         result = repair_json(raw, schema=ctx.spec.schema)
         if result.truncated:
-            # A value cut mid-way ("New Yo") is not data: never validate it as if it were.
-            cut = [p for p in result.cut_paths if not isinstance(value_at(result.value, p), dict | list)]
+            # A value cut mid-way ("New Yo") is not data: never validate it as if it were. Nor
+            # is an array cut between elements: validation cannot tell that some are missing.
+            # An object cut between members is left to validation, which requires every key.
+            cut = [p for p in result.cut_paths if type(value_at(result.value, p)) is not dict]
             if cut:
                 raise CutOffAnswer(result.value, cut)
         return result.value, tuple(result.actions)
@@ -508,17 +561,24 @@ class Extractor(Generic[OutputT]):
 
     # ----------------------------------------------------------------- requests
 
-    def _context(self, text: str, history: Iterable[HistoryItem] | None) -> tuple[ModelRef, CallContext]:
+    def _context(
+        self,
+        text: str,
+        history: Iterable[HistoryItem] | None,
+        *,
+        ref: ModelRef | None = None,
+        rng: random.Random | None = None,
+    ) -> tuple[ModelRef, CallContext]:
         if not isinstance(text, str):
             raise UserError(f"extract() takes the input text as a str, got {type(text).__name__}")
-        ref = self.resolve_model()
+        ref = ref or self.resolve_model()
         profile = self.resolve_profile(ref)
         spec = self.spec
         if profile.output_mode is OutputMode.JSON_SCHEMA and spec.strict_schema is None:
             # Free-form objects can't be strict: fall back to JSON mode with the schema in the prompt.
             profile = replace(profile, output_mode=OutputMode.JSON_OBJECT)
         hist = tuple(_as_message(h) for h in history or ()) if history else ()
-        return ref, CallContext(text, hist, profile, spec, self._rng)
+        return ref, CallContext(text, hist, profile, spec, rng or self._rng)
 
     def _request(self, ref: ModelRef, ctx: CallContext) -> ChatRequest:
         cfg = self.settings.extractor(self.name)
@@ -622,17 +682,37 @@ class Extractor(Generic[OutputT]):
         started = time.perf_counter()
         ref, ctx = self._context(text, history)
         self._check_can_run(ref)
+        run = ExtractionRun(self, ref, ctx, started)
+        extraction = await self._answer(run, budget=budget)
+        run.shadow()  # in the background, when configured: never delays or changes this result
+        return extraction
+
+    async def _answer(
+        self,
+        run: ExtractionRun,
+        *,
+        budget: RequestBudget | None = None,
+        deadline_s: float | None = None,
+        gated: bool = True,
+    ) -> Extraction[OutputT]:
+        """The answer loop of one call: send, judge, re-ask, until a valid value or a typed error.
+
+        ``deadline_s`` replaces the resolved deadline and ``gated=False`` bypasses the backend's
+        concurrency gate (shadow calls, which have their own cap and must not queue live calls).
+        """
+        ref, ctx = run.ref, run.ctx
         base = self._request(ref, ctx)
         backend, gate = self._resolve_backend(ref)
+        if not gated:
+            gate = None
         cfg = self.settings.extractor(self.name)
         max_attempts = self._max_attempts or cfg.max_attempts or self.max_attempts
-        seconds = self._deadline_seconds(cfg, base.timeout, backend)
+        seconds = deadline_s if deadline_s is not None else self._deadline_seconds(cfg, base.timeout, backend)
         deadline = None if seconds == math.inf else Deadline(seconds)
         usage = Usage()
         request = base
         raw: str | None = None
         attempts = 0
-        run = ExtractionRun(self, ref, ctx, started)
         while True:
             try:
                 response = await self._send(backend, gate, request, deadline, budget, ref)

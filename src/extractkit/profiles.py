@@ -3,13 +3,14 @@
 :func:`profile_for` answers, for a model reference, how to ask it for
 structured output and which prompt it expects:
 
-- OpenAI fine-tuned ids (``ft:...``) and local fine-tunes get the **minimal**
-  prompt they were trained with and ``bare`` output (the model learned the format).
+- OpenAI fine-tuned ids (``ft:...``) get the **minimal** prompt they were
+  trained with and ``bare`` output (the model learned the format).
 - Current OpenAI base models get the **full** prompt and strict ``json_schema``.
 - Older OpenAI chat models get ``json_object``.
 - Local models (``local:...``, served by llama.cpp) get ``json_schema``: the
   server turns the schema into a grammar, so every answer parses and has the
-  schema's shape; fine-tunes (``local:ft-...``) keep the minimal prompt.
+  schema's shape; fine-tunes (``local:ft-...``) keep the minimal prompt. The
+  same holds for any server whose backend table says ``structured_outputs = true``.
 - Anything else (OpenAI-compatible servers: vLLM, Ollama, llama.cpp, Groq)
   gets the full prompt and ``prompted`` JSON, which every server accepts;
   configuration can switch it to ``json_schema`` where the server supports it.
@@ -108,15 +109,32 @@ def _base_of_fine_tune(model: str) -> str:
     return model.split(":", 2)[1] if model.startswith("ft:") and model.count(":") >= 1 else model
 
 
-def profile_for(ref: ModelRef | str) -> ModelProfile:
-    """The capability profile for a model reference."""
-    return _profile_for(ModelRef.parse(ref))
+def profile_for(
+    ref: ModelRef | str, *, backend_type: str | None = None, structured_outputs: bool | None = None
+) -> ModelProfile:
+    """The capability profile for a model reference.
+
+    Args:
+        ref: The model reference (``provider:model``).
+        backend_type: The implementation serving the provider (``BackendConfig.type``);
+            defaults to the provider name.
+        structured_outputs: ``BackendConfig.structured_outputs``: whether the server
+            constrains decoding to a JSON schema. ``None`` (the default) assumes so
+            only for ``type = "local"``, the managed llama.cpp server: a ``local``
+            provider pointed at some OpenAI-compatible server (``type = "openai"``)
+            gets the compatible-server profile unless its table says
+            ``structured_outputs = true`` (``extractkit serve`` prints that line).
+    """
+    parsed = ModelRef.parse(ref)
+    return _profile_for(parsed, backend_type or parsed.provider, structured_outputs)
 
 
 @lru_cache(maxsize=1024)
-def _profile_for(ref: ModelRef) -> ModelProfile:
+def _profile_for(ref: ModelRef, backend_type: str, structured_outputs: bool | None) -> ModelProfile:
     model = ref.model
-    if ref.provider == "local":
+    if structured_outputs is None:
+        structured_outputs = backend_type == "local"
+    if structured_outputs and ref.provider not in ("openai", "azure"):
         # llama.cpp constrains decoding to the schema (response_format json_schema -> grammar).
         variant = PromptVariant.MINIMAL if ref.is_fine_tuned else PromptVariant.FULL
         return ModelProfile(OutputMode.JSON_SCHEMA, variant, supports_logit_bias=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -67,8 +68,13 @@ async def aclose() -> None:
 
     Call it before your event loop ends (e.g. at the end of ``asyncio.run``'s main
     coroutine) to release connections promptly; the next extraction builds them anew.
+    Shadow calls running on this loop are drained first (see :func:`extractkit.shadow.drain`).
     """
     loop = asyncio.get_running_loop()
+    shadow = sys.modules.get("extractkit.shadow")
+    if shadow is not None:
+        # Shadow calls still running use these clients: let them finish (bounded) first.
+        await shadow.drain()
     with _lock:
         entries = _per_loop.pop(loop, {})
     for backend, _ in entries.values():

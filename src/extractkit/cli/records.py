@@ -159,6 +159,9 @@ def register(subparsers: _SubParsers) -> None:
     output_option(cmd, "file to write (default: standard output)")
     cmd.add_argument("--limit", type=int, default=0, help="most records to export (default: all)")
     cmd.set_defaults(func=_cmd_export)
+    from extractkit.cli import disagreements
+
+    disagreements.register(sub, store_opt)
 
 
 # -- argument parsing ---------------------------------------------------------

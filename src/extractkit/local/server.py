@@ -230,6 +230,7 @@ class LocalModelServer:
         return {
             "type": "openai",
             "base_url": self.base_url,
+            "structured_outputs": True,  # llama.cpp turns a JSON schema into a grammar
             "timeout": 120.0,
             "max_concurrency": self.parallel,
         }
@@ -257,6 +258,7 @@ class LocalModelServer:
     def toml(self, provider: str = "local") -> str:
         """A config snippet for ``extractkit.toml`` pointing at this server."""
         return (
-            f'[backends.{provider}]\ntype = "openai"\nbase_url = "{self.base_url}"\n\n'
+            f'[backends.{provider}]\ntype = "openai"\nbase_url = "{self.base_url}"\n'
+            "structured_outputs = true\n\n"
             f'[defaults]\nmodel = "{provider}:{self.name}"\n'
         )

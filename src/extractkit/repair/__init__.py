@@ -15,13 +15,19 @@ raw newlines) are rewritten in one regular-expression pass. Anything else goes
 through the repair engine: code fences and prose are stripped, objects closed
 too early are reopened, truncated output is closed under the truncation rule,
 and quotes inside strings, doubled braces and missing commas are read as meant.
-When nothing can honestly be recovered, :class:`RepairError` is raised: the
-engine never returns prose, an empty string or a half-guess as the answer.
+A value returned with ``truncated=False`` is what the text meant: every change is
+an unambiguous fix recorded in ``actions``. Where the text does not say what was
+meant — a token that cannot be placed while the JSON goes on after it, a key with
+no value, a stray close that leaves open which object closed early, several
+different values and no schema to choose — :class:`RepairError` is raised with a
+stable ``reason`` (:data:`REASONS`); a cut answer comes back with
+``truncated=True``. The engine never returns prose, an empty string or a
+half-guess as the answer.
 
 Modules: ``result`` (RepairResult, action names), ``schema`` (what a schema says
 about where keys belong), ``placement`` (which object a member belongs to),
 ``lexing`` (patterns, literals, escapes), ``prepass`` (the slip rewriter),
-``state``/``strings``/``scalars``/``engine`` (the resumable parser), ``span``
+``state``/``members``/``strings``/``scalars``/``engine`` (the resumable parser), ``span``
 (where the JSON is in the text) and ``stream`` (StreamingParser). The user guide
 is docs/repair.md.
 """
@@ -35,12 +41,12 @@ from extractkit.exceptions import RepairError, UserError
 from extractkit.repair.lexing import skip_space
 from extractkit.repair.placement import misplaced
 from extractkit.repair.prepass import rewrite_slips, slip_at
-from extractkit.repair.result import ACTIONS, JsonPath, RepairResult, ordered
+from extractkit.repair.result import ACTIONS, REASONS, JsonPath, RepairResult, ordered
 from extractkit.repair.schema import schema_node
 from extractkit.repair.span import recover
 from extractkit.repair.stream import StreamingParser
 
-__all__ = ["ACTIONS", "JsonPath", "RepairError", "RepairResult", "StreamingParser", "repair_json"]
+__all__ = ["ACTIONS", "REASONS", "JsonPath", "RepairError", "RepairResult", "StreamingParser", "repair_json"]
 
 # The same decoder json.loads uses, called without json.loads's argument handling.
 _decode: Final = json.JSONDecoder().decode
@@ -62,13 +68,16 @@ def repair_json(text: str, schema: Any = None, *, multiple: bool = False) -> Rep
             accepts, or a JSON Schema dict. With it, a member that follows an object
             closed too early goes back to the object the schema says it belongs to.
         multiple: Return every value of a run of values (``{...} {...}``) as a list.
+            Otherwise several different values are refused, unless the schema accepts
+            exactly one of them (or the list of them).
 
     Returns:
         The recovered value, the actions taken, whether the answer was cut off and
         the paths the cut interrupted.
 
     Raises:
-        RepairError: When no JSON value can be honestly recovered.
+        RepairError: When no JSON value can be honestly recovered, or the value would not
+            be what the text meant; ``reason`` says which (see :data:`REASONS`).
         UserError: When ``text`` is not a ``str`` or no JSON Schema can be derived from ``schema``.
     """
     try:

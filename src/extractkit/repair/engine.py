@@ -25,13 +25,15 @@ from typing import Any, Final
 
 from extractkit.repair.lexing import (
     CONTROL,
+    PLAUSIBLE_START,
     decode_escapes,
     scan_container,
     scan_string,
     skip_space,
 )
-from extractkit.repair.placement import misplaced
-from extractkit.repair.scalars import ScalarReader, ident_start
+from extractkit.repair.members import opens
+from extractkit.repair.placement import ambiguous_close, misplaced
+from extractkit.repair.scalars import KEY_AHEAD, ScalarReader, ident_start
 from extractkit.repair.schema import SchemaNode
 from extractkit.repair.state import (
     CTX_ARR,
@@ -47,8 +49,9 @@ from extractkit.repair.state import (
     S_TRAIL_COLON,
     S_TRAIL_COMMA,
     S_VALUE,
+    Frame,
 )
-from extractkit.repair.strings import CLOSE, clean_end
+from extractkit.repair.strings import CLOSE, LOOKAHEAD, clean_end
 
 __all__ = ["WAIT", "Engine"]
 
@@ -57,10 +60,13 @@ _CTRL: Final = CONTROL.search
 _WS: Final = skip_space
 _NUMBER_START: Final = frozenset("-+.0123456789")
 _VALUE_START: Final = frozenset("\"'{[-+.0123456789")
+_TRAIL_VALUE: Final = frozenset("\"'{[-0123456789")
+_CURLY: Final = frozenset("\u201c\u2018")  # “ and ‘, which a model may write for " and '
 _C_SAME_POS_LIMIT: Final = 4  # C attempts failing at one position before none start before it
 _C_MISSES: Final = 4  # after this many siblings in a row fail, only every 4th is tried
 _C_WINDOW: Final = 4096  # the first window the C scanner is given for a container
 _KEEP_REWIND: Final = 512  # keys are short: an inner quote further back cannot start one
+_LOOKAHEAD: Final = LOOKAHEAD
 #: What :meth:`Engine._try_c` returns to stop before a container and wait for more text
 #: (only the streaming engine, :mod:`extractkit.repair.stream_engine`, does).
 WAIT: Final = -5
@@ -226,11 +232,13 @@ class Engine(ScalarReader):
                         self.act("escaped_control_character")
                     f = stack[-1]
                     if f.node is None and not f.reopened:
+                        if key in f.c:
+                            self.lose("duplicate_key", pos, key)
                         f.key = key
                         f.comma = False
                         self.state = S_COLON
                     else:
-                        self._key(key)
+                        self._key(key, end)
                     pos = end
                     if pos < n and text[pos] == ":":
                         self.state = S_VALUE
@@ -258,8 +266,8 @@ class Engine(ScalarReader):
                         self._begin_string(pos, CTX_ROOT)
                         pos = self.pos
                         continue
-                    end = -2
-                elif c == "'":
+                    end = self._tuple(pos) if c == "(" else -2
+                elif c == "'" or c in _CURLY:
                     self._begin_string(pos, CTX_ARR if stack[-1].is_list else CTX_OBJ)
                     pos = self.pos
                     continue
@@ -267,6 +275,8 @@ class Engine(ScalarReader):
                     end = self._number(pos)
                 elif ident_start(c):
                     end = self._word(pos)
+                elif c == "(":
+                    end = self._tuple(pos)
                 else:
                     end = self._value_punctuation(pos, c)
             elif state == S_AFTER:
@@ -285,8 +295,10 @@ class Engine(ScalarReader):
                     self.state = S_VALUE
                     pos += 1
                     continue
+                if c == "," and self._fresh_set():
+                    continue
                 if c == "}" or c == "]" or c == ",":
-                    self._drop_member()
+                    self._drop_member(pos)
                     self.state = S_KEY
                     continue
                 if c in _VALUE_START or ident_start(c):
@@ -299,6 +311,8 @@ class Engine(ScalarReader):
             else:  # S_TRAIL_COLON: a key after the root value; a colon means the root closed early
                 if c == ":" and self._reopen_root():
                     pos += 1
+                elif c in _TRAIL_VALUE and self._reopen_root():
+                    self.act("inserted_missing_colon")  # '{"a": 1}, "b" 2}'
                 else:
                     self.state = S_DONE
                 continue
@@ -316,7 +330,7 @@ class Engine(ScalarReader):
         """A token other than a double-quoted key where a key or ``}`` is expected."""
         stack = self.stack
         f = stack[-1]
-        if c == "'" or c == '"':
+        if c == "'" or c == '"' or c in _CURLY:
             self._begin_string(pos, CTX_KEY, False)
             return self.pos
         if c == "}":
@@ -324,18 +338,20 @@ class Engine(ScalarReader):
         if c == ",":
             self.act("removed_extra_comma")
             return pos + 1
-        if c == "]":
+        if c == "]" or c == ")":
             return self._mismatch(pos, c)
+        if c == "." or c == "\u2026":
+            return self._ellipsis(pos)
         if c == "{":
             if not f.c and not f.comma:
                 self.act("collapsed_doubled_braces")
                 f.doubled += 1
                 return pos + 1
             if f.reopened or (len(stack) > 1 and stack[-2].is_list):
-                self._implicit_close()
+                self._implicit_close(pos)
                 return pos
             return -2
-        if ident_start(c) or c.isdigit():
+        if ident_start(c) or c.isdigit() or c == "-":
             return self._unquoted_key(pos)
         return -2
 
@@ -362,12 +378,14 @@ class Engine(ScalarReader):
         if end < n and text[end] == "," and is_list and text.startswith(' "', end + 1):
             pass  # the common shape `"v", "w"` in an array
         else:
-            match = CLOSE[2 * is_list + (len(self.stack) > 1)].match(text, end)
+            match = CLOSE[f.close_at].match(text, end)
             if match is None or (match.end() >= n and not self.final):
                 # Not the end: read on as a string with a quote inside it.
                 self._begin_state(pos, CTX_ARR if is_list else CTX_OBJ)
                 self._inner_quote_at(value, end, 0 if self.final else -1)
                 return -4
+        if end < n and text[end] == '"':
+            self._doubled_quote(end, pos, CTX_ARR if is_list else CTX_OBJ)
         if is_list:
             f.c.append(value)
         else:
@@ -376,6 +394,7 @@ class Engine(ScalarReader):
             f.last = key
             f.key = None
         self.arr_str = is_list
+        self.arr_inner = False
         f.comma = False
         self.state = S_AFTER
         return end
@@ -384,16 +403,20 @@ class Engine(ScalarReader):
         f = self.stack[-1]
         if c == ",":
             if not f.is_list:
-                self._drop_member()
+                self._drop_member(pos)
                 self.state = S_KEY
             else:
                 self.act("removed_extra_comma")
             f.comma = True
             return pos + 1
-        if c == "]" or c == "}":
+        if c == "]" or c == "}" or c == ")":
             if not f.is_list:
-                self._drop_member()
-            return self._close(pos) if (c == "]") == f.is_list else self._mismatch(pos, c)
+                self._drop_member(pos)
+            return self._close(pos) if c == f.end else self._mismatch(pos, c)
+        if c == "\u2026":
+            return self._ellipsis(pos)
+        if c == "#":
+            return self._bare(pos)  # not a comment here (that needs a space after #): #ff0000
         return -2
 
     def _after_value(self, pos: int, c: str) -> int:
@@ -401,9 +424,11 @@ class Engine(ScalarReader):
         stack = self.stack
         f = stack[-1]
         if f.is_list:
-            if c == "]":
+            if c == f.end:
                 return self._close(pos)
             if c == "}":
+                return self._extra_close(pos)
+            if c == "]" or c == ")":
                 return self._mismatch(pos, c)
             if c == ":":
                 return self._array_key(pos)
@@ -411,10 +436,12 @@ class Engine(ScalarReader):
                 self.act("inserted_missing_comma")
                 self.state = S_VALUE
                 return pos
+            if c == "\u2026":
+                return self._ellipsis(pos)
             return -2
         if c == "}":
             return self._close(pos)
-        if c == "]":
+        if c == "]" or c == ")":
             return self._mismatch(pos, c)
         if c == '"' or c == "'":
             self.act("inserted_missing_comma")
@@ -428,28 +455,96 @@ class Engine(ScalarReader):
                 return pos
             return end
         if c == "{" and len(stack) > 1 and stack[-2].is_list:
-            self._implicit_close()
+            self._implicit_close(pos)
             return pos
+        if c == "." or c == "\u2026":
+            return self._ellipsis(pos)
         return -2
+
+    def _extra_close(self, pos: int) -> int:
+        """A ``}`` after an element of an array: a stray close (``[{"a": 1}}, {"a": 2}]``), or
+        the close of the object the array sits in, its ``]`` missing (``["Mrs."}, ...``).
+
+        The closes in the rest of the text decide; when they cannot be counted, a ``}``
+        right after an object element is the stray one.
+        """
+        text = self.text
+        n = len(text)
+        stack = self.stack
+        nxt = _WS(text, pos + 1).end()
+        if nxt >= n and not self.final:
+            return -1
+        stray = False
+        if nxt < n and text[nxt] == "]" and stack[-1].end == "]":
+            stray = True
+        elif nxt < n and text[nxt] == ",":
+            after = _WS(text, nxt + 1).end()
+            if KEY_AHEAD.match(text, after) is None:
+                if not self.final and n - after < _LOOKAHEAD:
+                    return -1
+                stray = after < n  # the next element follows: the array may go on
+        f = stack[-1]
+        if stray and len(stack) > 1 and stack[-2].end == "}":
+            fit = self._reading(pos + 1, [opens(stack, len(stack)), opens(stack, len(stack) - 2)])
+            if fit is None:
+                # The text does not tell: a "}" right after an object element is the stray one.
+                stray = bool(f.c) and type(f.c[-1]) is dict
+            else:
+                stray = fit == 0  # or the "}" closed the object around the array
+        if not stray:
+            return self._mismatch(pos, "}")
+        self.act("removed_extra_close")
+        if f.c and ambiguous_close(f.c[-1], f.node.item() if f.node is not None else None):
+            self.lose("ambiguous_close", pos, "}")
+        return pos + 1
+
+    def _tuple(self, pos: int) -> int:
+        """``(1, 2)``: a Python tuple, read as an array."""
+        if self._child_node() is not None and not self._allows("array"):
+            return -2
+        self.act("converted_tuple_or_set")
+        self._open(True, pos, ")")
+        return pos + 1
 
     def _after_root(self, pos: int, c: str) -> int:
         if c == ",":
             self.state = S_TRAIL_COMMA
             return pos + 1
+        cur = self.cur
+        assert cur is not None
         if c == "}" or c == "]":
             self.act("removed_extra_close")
-            cur = self.cur
-            assert cur is not None
+            if c == "}" and ambiguous_close(cur.value, self.node):
+                self.lose("ambiguous_close", pos, "}")
             cur.end = pos + 1
             return pos + 1
+        if c == ":" and type(cur.value) is str and len(self.roots) == 1 and cur.closed:
+            return self._missing_open_brace(pos)
         return self._trail(pos, c)
+
+    def _missing_open_brace(self, pos: int) -> int:
+        """``"name": "f", "arguments": {...}}``: the root string was the first key of an object."""
+        cur = self.cur
+        assert cur is not None
+        key = cur.value
+        cur.value = {}
+        cur.closed = False
+        self.act("inserted_missing_open_brace")
+        frame = Frame(cur.value, self.node, None)
+        frame.key = key
+        self.stack.append(frame)
+        self.implicit_root = True
+        self.debt += 1  # its close is owed only if the text gives one: the end closes it
+        self.state = S_VALUE
+        return pos + 1
 
     def _trail(self, pos: int, c: str) -> int:
         """After the root value: a key (the root closed early), another value, or the end."""
         if c == '"' or c == "'":
             self._begin_string(pos, CTX_TRAIL)
             return self.pos
-        if c == "{" or c == "[":
+        if (c == "{" or c == "[") and PLAUSIBLE_START.match(self.text, pos):
+            # Another value in a row (not prose in brackets, like "[end]").
             self.state = S_VALUE if self.multiple else S_DONE
             return pos
         if ident_start(c) and self.state == S_TRAIL_COMMA:
@@ -516,7 +611,7 @@ class Engine(ScalarReader):
         if parent is not None:
             parent.c_misses = 0
         node = self._child_node()
-        if node is not None and misplaced(value, node):
+        if node is not None and misplaced(value, node, self._owners(), open_ok=True):
             return -1  # valid, but a member sits after an early close: read it token by token
         if self.stack:
             self._put(value)

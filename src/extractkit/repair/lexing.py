@@ -23,9 +23,11 @@ __all__ = [
     "LITERAL_PREFIXES",
     "NO_LITERAL",
     "NUMBER",
+    "PLAUSIBLE_START",
     "UNQUOTED_KEY",
     "WHITESPACE",
     "complete_literal",
+    "continues_json",
     "decode_escapes",
     "number_value",
     "scan_container",
@@ -42,8 +44,18 @@ NUMBER: Final = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d*)?")
 JSON_NUMBER: Final = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _INT_PREFIX: Final = re.compile(r"[-+]?\d+")
 _FLOAT_PREFIX: Final = re.compile(r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+#: A whole number in a non-JSON form Python reads: +1, .5, 1., 01, 1.e5.
+_LENIENT_WHOLE: Final = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 #: A word in value position: a literal (true, None, NaN) or a bare word.
 IDENT: Final = re.compile(r"[A-Za-z_$][\w$]*")
+#: A ``{`` or ``[`` that can start JSON; the engine is only started at these.
+PLAUSIBLE_START: Final = re.compile(
+    r"""\{[ \t\r\n]*(?:["'}{\u201c\u2018]|[A-Za-z_$0-9][\w$.\-]*[ \t\r\n]*:|//|/\*|\Z"""
+    r"""|[A-Za-z_]\w*[ \t]+"[^"\n]{0,200}"[ \t]*:)"""  # {COMMENT "key": ...
+    r"""|\[[ \t\r\n]*(?:[\[{("'\]\-.\d\u2026]|//|/\*|\Z"""
+    r"""|(?:true|false|null|None|True|False|TRUE|FALSE|NULL|Null)\b"""
+    r"""|(?:t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?|N(?:o(?:ne?)?)?|T(?:r(?:ue?)?)?|F(?:a(?:l(?:se?)?)?)?)\Z)"""
+)
 #: A JavaScript-style key: letters, digits, _ $ - . (numeric keys come from Python dict reprs).
 UNQUOTED_KEY: Final = re.compile(r"[A-Za-z_$0-9][\w$.\-]*")
 #: An unquoted value on one line, up to the next delimiter (``{"city": New York}``).
@@ -102,7 +114,12 @@ def number_value(token: str) -> tuple[int | float | None, bool]:
         if "." in token or "e" in token or "E" in token:
             return float(token), True
         return int(token), True
-    # Cut back to the longest prefix that is a number: "1." → 1, "1e+" → 1, "-" → nothing.
+    if _LENIENT_WHOLE.fullmatch(token):
+        # Every digit counts: "1.e5" is 100000.0, not the 1 a cut-back would give.
+        if "e" in token or "E" in token or not token.rstrip(".").lstrip("+-").isdigit():
+            return float(token), False
+        return int(token.rstrip(".")), False
+    # Cut back to the longest prefix that is a number: "1e+" → 1, "-" → nothing.
     match = _FLOAT_PREFIX.match(token)
     if match is None:
         return None, False
@@ -175,3 +192,32 @@ def decode_escapes(raw: str, quote: str) -> tuple[str, bool]:
         else:
             parts.append("\\" + esc)  # \d in a regex, \. in a path: the model meant both characters
             kept = True
+
+
+_BRACKETS: Final = re.compile(r"[{}\[\]]|```")
+# A quoted key and its colon: after text the engine could not place, the JSON goes on.
+_QUOTED_KEY: Final = re.compile(r'"[^"\\\n]{0,200}"[ \t]*:[ \t\r\n]*["\'{\[\-\d.tfnTFN]')
+
+
+def continues_json(text: str, pos: int, *, keys: bool = True) -> bool:
+    """Whether the JSON goes on after ``text[pos]``: prose does not close brackets it did not open.
+
+    Text the engine cannot read inside a value is prose when nothing after it closes a
+    container opened before it (``{"a": 1`` then ``Hope this helps [1].``); it is a token
+    that could not be placed when a later bracket closes one (``{"a": 1/3, "b": 2}``) or a
+    quoted key with its colon follows (with ``keys``). The count stops at a code fence.
+    """
+    depth = 0
+    stop = len(text)
+    for match in _BRACKETS.finditer(text, pos):
+        c = match.group()
+        if c == "```":
+            stop = match.start()
+            break
+        if c == "{" or c == "[":
+            depth += 1
+        else:
+            depth -= 1
+            if depth < 0:
+                return True
+    return keys and _QUOTED_KEY.search(text, pos, stop) is not None

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["ACTIONS", "JsonPath", "RepairResult", "ordered"]
+__all__ = ["ACTIONS", "REASONS", "JsonPath", "RepairResult", "ordered"]
 
 JsonPath = tuple[str | int, ...]
 
@@ -19,7 +19,8 @@ JsonPath = tuple[str | int, ...]
 ACTIONS: Final[dict[str, str]] = {
     "stripped_code_fence": "the JSON sat inside a markdown code fence",
     "extracted_json_span": "prose or other non-JSON text around the value was dropped",
-    "dropped_extra_values": "further JSON values after the first were ignored (multiple=False)",
+    "dropped_extra_values": "further JSON values equal to the first were dropped (multiple=False)",
+    "chose_value_by_schema": "of several JSON values (or their list), the one the schema accepts was taken",
     "reopened_object_closed_early": "an object closed too early got the members after the stray close back",
     "closed_truncated": "the input ended inside the value; open containers were closed",
     "closed_unclosed_container": "containers left open before non-JSON text (or a closing fence) were closed",
@@ -34,19 +35,37 @@ ACTIONS: Final[dict[str, str]] = {
     "inserted_missing_colon": "a colon between a key and its value was inserted",
     "inserted_missing_close": "a container the model forgot to close was closed where its parent closed",
     "removed_extra_close": "a closing bracket with nothing open to close was removed",
+    "inserted_missing_open_brace": "an object whose opening brace was missing was opened ('\"k\": 1}')",
     "fixed_mismatched_close": "a closing bracket of the wrong kind (] for }) was read as the right one",
     "collapsed_doubled_braces": "template-style doubled braces {{ }} were read as single ones",
     "converted_single_quotes": "a single-quoted string or key was read as a JSON string",
+    "converted_curly_quotes": "a string or key in typographic quotes (\u201c \u201d) was read as JSON",
     "converted_python_literal": "a Python or JavaScript literal (None, True, False, undefined) was converted",
+    "normalized_literal_case": "a literal in another case (TRUE, FALSE, NULL, Null) was read as JSON",
+    "converted_tuple_or_set": "a Python tuple (1, 2) or set {'a', 'b'} was read as an array",
     "quoted_unquoted_key": "a JavaScript-style unquoted key was read as a string",
     "quoted_bare_value": "an unquoted word in value position was read as a string",
     "removed_comment": "a // /* */ or # comment was removed",
+    "removed_ellipsis": "an ellipsis (... or \u2026) standing for more elements or members was skipped",
+    "removed_stray_word": 'a bare word before a key (COMMENT "b": 2) was skipped',
     "escaped_control_character": "a raw newline, tab or other control character in a string was kept as text",
     "escaped_inner_quote": "an unescaped quote inside a string was kept as text",
     "closed_unterminated_string": "a string missing its closing quote was closed before the next member",
     "kept_invalid_escape": "an invalid escape like \\d was kept as the two characters",
 }
 
+
+#: Why :class:`~extractkit.exceptions.RepairError` was raised (its ``reason``), with what it means.
+REASONS: Final[dict[str, str]] = {
+    "empty": "the answer is empty or only whitespace",
+    "no_json": "the answer holds no JSON value",
+    "unplaceable_token": "text inside the value could not be read as JSON, and the JSON goes on after it",
+    "missing_value": "a key has no value (not at the end of the text, where it would be a cut)",
+    "duplicate_key": "a key appears twice in one object, so one of its values would be lost",
+    "ambiguous_quote": "a quote could end a string or be part of it, and both readings fit the text",
+    "ambiguous_close": "a stray } leaves it open which object the members after an earlier close belong to",
+    "several_values": "the answer holds several different JSON values and nothing says which is meant",
+}
 
 _RANK: Final = {name: rank for rank, name in enumerate(ACTIONS)}
 

@@ -36,15 +36,28 @@ class SchemaNode:
             counts as closed; ``true`` or a schema makes the object open.
     """
 
-    __slots__ = ("_arrays", "_builder", "_children", "_item", "_item_done", "_objects", "closed", "props")
+    __slots__ = (
+        "_arrays",
+        "_builder",
+        "_child_types",
+        "_children",
+        "_item",
+        "_item_done",
+        "_item_types",
+        "_objects",
+        "closed",
+        "props",
+    )
 
     def __init__(self, builder: _Builder, objects: list[_Schema], arrays: list[_Schema]) -> None:
         self._builder = builder
         self._objects = objects
         self._arrays = arrays
         self._children: dict[str, SchemaNode | None] = {}
+        self._child_types: dict[str, frozenset[str] | None] = {}
         self._item: SchemaNode | None = None
         self._item_done = False
+        self._item_types: frozenset[str] | bool | None = False  # False: not worked out yet
         props: set[str] = set()
         known = bool(objects)
         closed = bool(objects)
@@ -69,6 +82,30 @@ class SchemaNode:
             return True
         return False if self.closed else None
 
+    @property
+    def is_object(self) -> bool:
+        """Whether an object may stand here."""
+        return bool(self._objects)
+
+    @property
+    def is_array(self) -> bool:
+        """Whether an array may stand here."""
+        return bool(self._arrays)
+
+    def _child_schemas(self, key: str) -> list[_Schema] | None:
+        found: list[_Schema] = []
+        for obj in self._objects:
+            declared = obj.get("properties")
+            if isinstance(declared, Mapping) and isinstance(declared.get(key), Mapping):
+                found.append(declared[key])
+            else:
+                extra = obj.get("additionalProperties")
+                if isinstance(extra, Mapping):
+                    found.append(extra)
+                elif extra is not False or not isinstance(declared, Mapping):
+                    return None  # anything may stand under an undeclared key here
+        return found
+
     def child(self, key: str) -> SchemaNode | None:
         """The node for the value under ``key``, or ``None`` when nothing is known about it."""
         try:
@@ -88,29 +125,61 @@ class SchemaNode:
         self._children[key] = node
         return node
 
+    def child_types(self, key: str) -> frozenset[str] | None:
+        """The JSON types the value under ``key`` may have, or ``None`` when any may."""
+        try:
+            return self._child_types[key]
+        except KeyError:
+            pass
+        found = self._child_schemas(key)
+        types = None if not found else self._builder.types(found)
+        self._child_types[key] = types
+        return types
+
+    def _item_schemas(self) -> list[_Schema]:
+        found: list[_Schema] = []
+        for arr in self._arrays:
+            items = arr.get("items")
+            if isinstance(items, Mapping):
+                found.append(items)
+            prefix = arr.get("prefixItems")
+            if isinstance(prefix, list):
+                found.extend(p for p in prefix if isinstance(p, Mapping))
+        return found
+
     def item(self) -> SchemaNode | None:
         """The node for an array's elements, or ``None`` when nothing is known about them."""
         if not self._item_done:
-            found: list[_Schema] = []
-            for arr in self._arrays:
-                items = arr.get("items")
-                if isinstance(items, Mapping):
-                    found.append(items)
-                prefix = arr.get("prefixItems")
-                if isinstance(prefix, list):
-                    found.extend(p for p in prefix if isinstance(p, Mapping))
-            self._item = self._builder.node(found)
+            self._item = self._builder.node(self._item_schemas())
             self._item_done = True
         return self._item
+
+    def item_types(self) -> frozenset[str] | None:
+        """The JSON types an array's elements may have, or ``None`` when any may."""
+        types = self._item_types
+        if types is False:
+            found = self._item_schemas()
+            types = None if not found or len(found) < len(self._arrays) else self._builder.types(found)
+            self._item_types = types
+        return types  # type: ignore[return-value]
+
+    def valid(self, value: Any) -> bool:
+        """Whether ``value`` is valid against the whole schema document this node belongs to.
+
+        Only meaningful on the root node; used to choose among readings of an ambiguous
+        answer (several values, or the list of them), never on the common path.
+        """
+        return self._builder.valid(value)
 
 
 class _Builder:
     """Resolves references against one root document and shares nodes between equal places."""
 
-    __slots__ = ("_memo", "_merged", "_root")
+    __slots__ = ("_memo", "_merged", "_root", "_validator")
 
     def __init__(self, root: _Schema) -> None:
         self._root = root
+        self._validator: Any = None
         self._memo: dict[tuple[int, ...], SchemaNode | None] = {}
         # Merged allOf schemas are made once per allOf list, so their ids stay valid memo keys.
         self._merged: dict[int, tuple[object, _Schema | None]] = {}
@@ -131,6 +200,74 @@ class _Builder:
         node = SchemaNode(self, objects, arrays) if objects or arrays else None
         self._memo[key] = node
         return node
+
+    def valid(self, value: Any) -> bool:
+        if self._validator is None:
+            from jsonschema.validators import validator_for
+
+            try:
+                self._validator = validator_for(self._root)(self._root)
+            except Exception:  # a schema jsonschema cannot use: nothing can be shown valid
+                self._validator = False
+        if self._validator is False:
+            return False
+        try:
+            return bool(self._validator.is_valid(value))
+        except Exception:  # jsonschema raises several types for unusual schemas
+            return False
+
+    def types(self, schemas: list[_Schema]) -> frozenset[str] | None:
+        """The JSON types a value matching any of ``schemas`` may have; ``None`` when any may."""
+        out: set[str] = set()
+        for schema in schemas:
+            if not self._types(schema, out, 0):
+                return None
+        return frozenset(out)
+
+    def _types(self, schema: _Schema, out: set[str], depth: int) -> bool:
+        """Add the types ``schema`` allows to ``out``; ``False`` when it does not constrain them.
+
+        An over-approximation (``allOf`` parts are joined, not intersected): a type wrongly
+        allowed here only means validation, not repair, rejects the value.
+        """
+        if depth > 32:
+            return False
+        found = False
+        kind = schema.get("type")
+        if isinstance(kind, str):
+            out.add(kind)
+            found = True
+        elif isinstance(kind, list):
+            out.update(k for k in kind if isinstance(k, str))
+            found = True
+        values = schema.get("enum")
+        if isinstance(values, list):
+            out.update(_json_type(v) for v in values)
+            found = True
+        if "const" in schema:
+            out.add(_json_type(schema["const"]))
+            found = True
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            target = self._resolve(ref)
+            if target is None or not self._types(target, out, depth + 1):
+                return False
+            found = True
+        for union in ("anyOf", "oneOf"):
+            options = schema.get(union)
+            if isinstance(options, list):
+                for option in options:
+                    if not isinstance(option, Mapping) or not self._types(option, out, depth + 1):
+                        return False
+                found = True
+        parts = schema.get("allOf")
+        if isinstance(parts, list):
+            for part in parts:
+                if isinstance(part, Mapping) and self._types(part, out, depth + 1):
+                    found = True
+        if "integer" in out:
+            out.add("number")
+        return found
 
     def _flatten(self, schema: _Schema, out: list[_Schema], depth: int) -> None:
         if depth > 32:  # a reference cycle with no structure in between
@@ -173,6 +310,18 @@ class _Builder:
                 return None
             target = target[part]
         return target if isinstance(target, Mapping) else None
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _is_object(schema: _Schema) -> bool:

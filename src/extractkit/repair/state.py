@@ -3,18 +3,17 @@
 :class:`EngineState` holds everything the parser knows between two tokens, so the
 parse can stop at the end of the text it has and resume when a chunk arrives.
 It owns the structural decisions that are not about reading characters: where a
-value goes, which object a key belongs to (reopening one that closed too early),
-and what closing a container, meeting prose, or running out of text means.
-The token reading lives in :mod:`extractkit.repair.strings` and
-:mod:`extractkit.repair.engine`.
+value goes, and what closing a container, meeting prose, or running out of text
+means. Which object a key belongs to (reopening one that closed too early) is
+decided in :mod:`extractkit.repair.members`; the token reading lives in
+:mod:`extractkit.repair.strings` and :mod:`extractkit.repair.engine`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final, cast
 
-from extractkit.repair.lexing import CONTROL, decode_escapes, skip_space
-from extractkit.repair.placement import Opened, find_target
+from extractkit.repair.lexing import CONTROL, continues_json, decode_escapes, skip_space
 from extractkit.repair.result import JsonPath
 from extractkit.repair.schema import SchemaNode
 
@@ -45,7 +44,20 @@ _CTRL: Final = CONTROL.search
 class Frame:
     """One open container."""
 
-    __slots__ = ("c", "c_misses", "comma", "doubled", "is_list", "key", "last", "node", "pkey", "reopened")
+    __slots__ = (
+        "c",
+        "c_misses",
+        "close_at",
+        "comma",
+        "doubled",
+        "end",
+        "is_list",
+        "key",
+        "last",
+        "node",
+        "pkey",
+        "reopened",
+    )
 
     def __init__(
         self,
@@ -53,9 +65,17 @@ class Frame:
         node: SchemaNode | None,
         pkey: str | int | None,
         reopened: bool = False,
+        end: str = "",
+        parent_end: str = "",
     ) -> None:
         self.c = c  # the dict or list being filled
         self.is_list = type(c) is list
+        # The bracket that closes it: "]" or "}", or ")" for a tuple and "}" for a set read as arrays.
+        self.end = end or ("]" if self.is_list else "}")
+        # Which pattern of strings.CLOSE tells where a string in it ends: by its kind (object,
+        # array, tuple) and where it sits (the root, nested, nested in a tuple).
+        level = 0 if not parent_end else 2 if parent_end == ")" else 1
+        self.close_at = 3 * ((2 if self.end == ")" else 1) if self.is_list else 0) + level
         self.node = node
         self.pkey = pkey  # key or index in the parent (None for the root)
         self.reopened = reopened
@@ -69,7 +89,7 @@ class Frame:
 class Root:
     """One top-level value and what it took to recover it."""
 
-    __slots__ = ("acts", "closed", "cuts", "end", "start", "truncated", "value")
+    __slots__ = ("acts", "closed", "cuts", "end", "lossy", "start", "truncated", "value")
 
     def __init__(self, value: Any, acts: dict[str, None], start: int) -> None:
         self.value = value
@@ -79,6 +99,10 @@ class Root:
         self.closed = False  # ended by its own close (not by a cut or by stray text)
         self.truncated = False
         self.cuts: list[JsonPath] = []
+        # Set when the value is not what the text meant (a token that could not be placed, a
+        # member that lost its value, a close that could belong to two objects): the reason,
+        # where, and what was there. A lossy root is never returned as the answer.
+        self.lossy: tuple[str, int, str] | None = None
 
 
 class EngineState:
@@ -119,7 +143,9 @@ class EngineState:
         self.leaf: JsonPath | None = None  # path of a value the end of the text cut
         self.partial = False  # a partial string sits in the innermost container (streaming)
         self.arr_str = False  # the last array element was a string just read (maybe a key)
+        self.arr_inner = False  # ... and quotes inside it were read as text
         self.trail_key: str | None = None
+        self.implicit_root = False  # the root object's opening brace was missing
         # The string being read (see strings.py).
         self.s_quote = '"'
         self.s_ctx = CTX_ROOT
@@ -138,6 +164,7 @@ class EngineState:
         # A failed C scan costs time proportional to its position (the stdlib's error counts
         # lines up to it): failures may cost at most this many characters in all.
         self.c_budget = 8 * len(text) + 4096
+        self.unsure = False  # a decision needed the rest of the text before it had arrived
 
     def _c_failed(self, exc: BaseException) -> None:
         self.c_budget -= getattr(exc, "pos", 0) or 0
@@ -145,6 +172,12 @@ class EngineState:
     def act(self, name: str) -> None:
         """Record an action on the current root."""
         self.acts[name] = None
+
+    def lose(self, reason: str, pos: int, what: str = "") -> None:
+        """Record that the current root is not what the text meant (the first reason counts)."""
+        cur = self.cur
+        if cur is not None and cur.lossy is None:
+            cur.lossy = (reason, pos, what or self.text[pos : pos + 24])
 
     def _flush(self, end: int) -> None:
         """Move the string text read up to ``end`` (a point between escapes) into the parts."""
@@ -221,7 +254,29 @@ class EngineState:
         assert f.key is not None
         return f.node.child(f.key)
 
-    def _open(self, is_list: bool, pos: int) -> None:
+    def _owners(self) -> list[SchemaNode]:
+        """The schema nodes of the open objects, outermost first (see ``misplaced``)."""
+        return [f.node for f in self.stack if f.node is not None and not f.is_list]
+
+    def _allows(self, kind: str) -> bool:
+        """Whether the schema allows a value of JSON type ``kind`` where a value is expected now
+        (``True`` when nothing is known)."""
+        stack = self.stack
+        if not stack:
+            return True
+        f = stack[-1]
+        node = f.node
+        if node is None:
+            return True
+        if f.is_list:
+            types = node.item_types()
+        elif f.key is not None:
+            types = node.child_types(f.key)
+        else:
+            return True
+        return types is None or kind in types
+
+    def _open(self, is_list: bool, pos: int, end: str = "") -> None:
         stack = self.stack
         node = self._child_node()
         container: dict[str, Any] | list[Any] = [] if is_list else {}
@@ -232,7 +287,7 @@ class EngineState:
             self._put(container)
         else:
             self._new_root(container, pos)
-        stack.append(Frame(container, node, pkey))
+        stack.append(Frame(container, node, pkey, end=end, parent_end=stack[-1].end if stack else ""))
         self.state = S_VALUE if is_list else S_KEY
 
     def _leaf_path(self) -> JsonPath:
@@ -247,82 +302,13 @@ class EngineState:
                 path.append(f.key)
         return tuple(path)
 
-    def _drop_member(self) -> None:
+    def _drop_member(self, pos: int) -> None:
+        """A key met no value before ``pos`` (a close, a comma, prose): the member is lost."""
         f = self.stack[-1]
         if not f.is_list and f.key is not None:
             self.act("dropped_incomplete_member")
+            self.lose("missing_value", pos, f.key)
             f.key = None
-
-    # ------------------------------------------------------------------ keys and placement
-
-    def _key(self, key: str) -> None:
-        """A key was read in the innermost object: decide which object it belongs to."""
-        stack = self.stack
-        f = stack[-1]
-        f.comma = False
-        node = f.node
-        if f.reopened:
-            if (node is not None and node.accepts(key) is False) or key in f.c:
-                i = len(stack) - 2
-                while i >= 0:
-                    g = stack[i]
-                    gnode = g.node
-                    if not g.is_list and gnode is not None and gnode.accepts(key) is True and key not in g.c:
-                        while len(stack) > i + 1:
-                            if stack.pop().reopened:
-                                self.debt -= 1
-                        f = g
-                        break
-                    if not g.reopened:
-                        break
-                    i -= 1
-        elif node is not None and f.last is not None:
-            accepted = node.accepts(key)
-            if accepted is False or (accepted is True and key in f.c):
-                last = f.last
-                chain = find_target(f.c[last], node.child(last), last, key, any_object=False)
-                if chain is not None:
-                    f = self._reopen(chain)
-        f.key = key
-        self.state = S_COLON
-
-    def _reopen(self, chain: list[Opened]) -> Frame:
-        self.act("reopened_object_closed_early")
-        for container, node, pkey in chain:
-            frame = Frame(container, node, pkey, reopened=True)
-            if type(container) is dict and container:
-                frame.last = next(reversed(container))
-            self.stack.append(frame)
-        self.debt += len(chain)
-        return self.stack[-1]
-
-    def _array_key(self, pos: int) -> int:
-        """``[{"city": "Paris"}, "country": ...``: the string before the colon was a key."""
-        f = self.stack[-1]
-        items = f.c
-        if not self.arr_str or len(items) < 2:
-            return -2
-        key = items.pop()
-        node = f.node.item() if f.node is not None else None
-        chain = find_target(items[-1], node, len(items) - 1, key, any_object=True)
-        if chain is None:
-            items.append(key)
-            return -2
-        self._reopen(chain).key = key
-        self.state = S_VALUE
-        return pos + 1
-
-    def _reopen_root(self) -> bool:
-        cur = self.cur
-        key = self.trail_key
-        assert cur is not None and key is not None
-        chain = find_target(cur.value, self.node, None, key, any_object=True)
-        if chain is None:
-            return False
-        self._reopen(chain).key = key
-        cur.closed = False
-        self.state = S_VALUE
-        return True
 
     # ------------------------------------------------------------------ closing
 
@@ -347,34 +333,45 @@ class EngineState:
             assert cur is not None
             cur.end = end
             cur.closed = True
+            self.debt = 0
+            self.implicit_root = False
         return end
 
     def _mismatch(self, pos: int, c: str) -> int:
         """A close of the wrong kind: the container it closes is further out, or it is a typo."""
         stack = self.stack
-        if len(stack) > 1 and stack[-2].is_list == (c == "]"):
-            self._implicit_close()
+        if len(stack) > 1 and stack[-2].end == c:
+            self._implicit_close(pos)
             return pos
         self.act("fixed_mismatched_close")
         return self._close(pos)
 
-    def _implicit_close(self) -> None:
+    def _implicit_close(self, pos: int) -> None:
         """Close the innermost container the model never closed; its parent reads on."""
-        f = self.stack.pop()
+        f = self.stack[-1]
+        if not f.is_list and f.key is not None:
+            self._drop_member(pos)
+        self.stack.pop()
         if f.reopened:
             self.debt -= 1  # its close was the early one
         else:
             self.act("inserted_missing_close")
-        if not f.is_list and f.key is not None:
-            self.act("dropped_incomplete_member")
         self.partial = False
         self.state = S_AFTER
 
     def _stop(self, pos: int) -> None:
-        """Text that cannot be JSON: the value ends here, whatever is open is closed."""
+        """Text that cannot be JSON: the value ends here, whatever is open is closed.
+
+        That is right when prose follows a value the model forgot to close. When the JSON
+        goes on after the text (a bracket closes something opened before it, or a quoted
+        key follows), the text is a token that could not be placed, and the value closed
+        here would be cut short: the root is marked lossy.
+        """
         stack = self.stack
         if stack:
-            self._drop_member()
+            if self.final and continues_json(self.text, pos):
+                self.lose("unplaceable_token", pos)
+            self._drop_member(pos)
             if len(stack) > self.debt:
                 self.act("closed_unclosed_container")
             stack.clear()
@@ -400,6 +397,8 @@ class EngineState:
                 cur.end = len(self.text)
             return
         cut = leaf is not None or state != S_AFTER or len(stack) > self.debt
+        if not cut and self.implicit_root and len(stack) == 1:
+            self.act("inserted_missing_close")  # "k": v, ... with neither brace, complete
         f = stack[-1]
         member: JsonPath | None = None
         if not f.is_list and f.key is not None:

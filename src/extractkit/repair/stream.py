@@ -34,7 +34,7 @@ from typing import Any
 
 from extractkit.repair.result import RepairResult, ordered
 from extractkit.repair.schema import schema_node
-from extractkit.repair.span import PLAUSIBLE_START
+from extractkit.repair.span import PLAUSIBLE_START, lossy_error
 from extractkit.repair.state import CTX_ROOT, S_STRING
 from extractkit.repair.stream_engine import LIVE, LOOK_EVERY, StreamEngine
 
@@ -153,7 +153,14 @@ class StreamingParser:
             # repair would, unless text follows the value (then the span has to be chosen).
             engine.finish()
             root = engine.roots[0] if engine.roots else None
-            if root is not None and engine.pos >= len(engine.text) and len(engine.roots) == 1:
+            if (
+                root is not None
+                and engine.pos >= len(engine.text)
+                and len(engine.roots) == 1
+                and not engine.unsure
+            ):
+                if root.lossy is not None:
+                    raise lossy_error("".join(self._chunks), root.lossy)
                 return RepairResult(root.value, ordered(root.acts), root.truncated, tuple(root.cuts))
         from extractkit.repair import repair_json
 

@@ -294,7 +294,7 @@ class StreamEngine(Engine):
             node = None if parent.node is None else self._child_node()
         else:
             node = self.node
-        if node is not None and misplaced(value, node):
+        if node is not None and misplaced(value, node, self._owners(), open_ok=True):
             return -1  # valid, but a member sits after an early close: the walk puts it back
         if stack:
             self._put(value)

@@ -22,6 +22,7 @@ import re
 from typing import Final
 
 from extractkit.repair.lexing import CONTROL, scan_string, skip_space
+from extractkit.repair.members import MemberPlacer
 from extractkit.repair.state import (
     CTX_ARR,
     CTX_KEY,
@@ -32,63 +33,81 @@ from extractkit.repair.state import (
     S_KEY,
     S_STRING,
     S_TRAIL_COLON,
-    EngineState,
 )
 
-__all__ = ["CLOSE", "StringReader", "clean_end"]
+__all__ = ["CLOSE", "LOOKAHEAD", "StringReader", "clean_end"]
 
 _SP = r"[ \t\r\n]*"
-_KEY = r"(?:[^\W\d]|\$)[\w$.\-]*"  # an unquoted key starts with a letter, _ or $
-_LITERAL = r"(?:true|false|null|NaN|Infinity|True|False|None|undefined)(?![\w$])"
+_KEY = r"[\w$][\w$.\-]*"  # an unquoted key: letters, digits, _ $ (and . - inside)
+_LITERAL = r"(?:true|false|null|NaN|Infinity|True|False|None|undefined|TRUE|FALSE|NULL|Null)(?![\w$])"
 # A literal cut off by the end of the text ("n", "tru").
 _CUT_LITERAL = (
     r"(?:t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?"
     r"|N(?:o(?:ne?)?)?|T(?:r(?:ue?)?)?|F(?:a(?:l(?:se?)?)?)?)\Z"
 )
 # A short quoted string (a key); each quote kind closes only itself, so "it's" is one key.
-_QUOTED = r'(?:"(?:[^"\\\n]|\\.){0,200}"|\'(?:[^\'\\\n]|\\.){0,200}\')'
-_AFTER_CLOSE = r"(?:[,}\]\"'{]|\Z|//|/\*)"  # what may follow a nested container's close
+_QUOTED = r'(?:"(?:[^"\\\n]|\\.){0,200}"|\'(?:[^\'\\\n]|\\.){0,200}\'|\u201c[^\u201d\n]{0,200}\u201d)'
+_COMMENT = r"(?://|/\*|#[ \t])"  # a comment starts (# only with a space after it)
+_FENCE = r"```"  # '{"a": "x"```': the value ended, and a closing code fence follows
+# What may follow the close of a nested container (a comma may be missing before a value).
+_AFTER_CLOSE = rf"(?:[,}}\]\"'{{\[\-\d]|\Z|{_COMMENT}|{_LITERAL})"
 
 
-def _close_pattern(array: bool, nested: bool) -> re.Pattern[str]:
+def _close_pattern(kind: int, level: int) -> re.Pattern[str]:
     """After a string's closing quote, what can follow the string there.
 
-    A close bracket, unless it closes the root (prose may follow that), must itself be
-    followed by something that can follow a member: code inside a string is full of
-    ``"]`` and ``"}`` that are no such thing (``event["body"])``).
+    ``kind`` is 0 in an object, 1 in an array, 2 in a tuple (closed by ``)``); ``level``
+    is 0 at the root, 1 nested, 2 nested in a tuple. A close bracket, unless it closes
+    the root (prose may follow that), must itself be followed by something that can
+    follow a member: code inside a string is full of ``"]`` and ``"}`` that are no such
+    thing (``event["body"])``); a ``)`` follows only inside a tuple.
     """
-    close = rf"[}}\]]{_SP}{_AFTER_CLOSE}" if nested else r"[}\]]"
-    if array:
-        # A comma and the next value; a colon (the string was a key); the next string.
-        after_comma = rf"[\"'{{\[\]\-+.\d]|//|/\*|\Z|{_LITERAL}|{_CUT_LITERAL}"
-        return re.compile(rf"{_SP}(?:{close}|:|\Z|//|/\*|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}[,\]])")
-    # A comma and the next key (quoted or not, or one cut off by the end); a quoted key
-    # right away (a missing comma). A letter right after the quote is text, never a key:
-    # testing every quote inside code for `word:` costs more than that double slip is worth.
+    brackets = r"[}\])]" if kind == 2 else r"[}\]]"
+    after = _AFTER_CLOSE if level < 2 else rf"(?:\)|{_AFTER_CLOSE})"
+    close = rf"{brackets}{_SP}{after}" if level else brackets
+    if kind:
+        # A comma (or two) and the next value; a colon (the string was a key); the next
+        # strings, with no commas between them, up to a comma or the close.
+        tuple_end = ")" if kind == 2 else ""
+        after_comma = rf"[\"'{{\[(\]\-+.\d,\u2026{tuple_end}]|{_COMMENT}|\Z|{_LITERAL}|{_CUT_LITERAL}"
+        return re.compile(
+            rf"{_SP}(?:{close}|:|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_FENCE}"
+            # Commas missing: '"a" "b" "c"]', '"c" 1]', '"c" null "d",', '"a" [1]'. The values
+            # that follow up to a comma or a close are whole: the quote ended a string.
+            rf"|(?:{_SP}{_QUOTED}|[ \t\r\n]+(?:-?\d[\d.eE+\-]*|{_LITERAL})){{1,8}}"
+            rf"{_SP}(?:[,\]{tuple_end}{{\[]|\Z)"
+            r"|[ \t]*[\[{])"
+        )
+    # A comma (or two) and the next key (quoted or not, or one cut off by the end); a
+    # quoted key right away (a missing comma). A letter right after the quote is text,
+    # never a key: testing every quote inside code for `word:` costs more than that
+    # double slip is worth.
     after_comma = (
-        rf"{_QUOTED}{_SP}:|[\"'](?:[^\"'\\\n]|\\.){{0,200}}\\?(?:[\"']{_SP})?\Z|}}|//|/\*|\Z"
-        rf"|{_KEY}{_SP}(?::|\Z)"
+        rf"{_QUOTED}{_SP}:|[\"'](?:[^\"'\\\n]|\\.){{0,200}}\\?(?:[\"']{_SP})?\Z|[}},{{]|{_COMMENT}|\Z"
+        rf"|{_KEY}{_SP}(?::|\Z)|[A-Za-z_]\w*[ \t]+{_QUOTED}{_SP}:"
     )
-    return re.compile(rf"{_SP}(?:{close}|\Z|//|/\*|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:)")
+    return re.compile(rf"{_SP}(?:{close}|\Z|{_COMMENT}|,{_SP}(?:{after_comma})|{_QUOTED}{_SP}:|{_FENCE})")
 
 
-#: Indexed by ``2 * is_array + is_nested``.
-CLOSE: Final = (
-    _close_pattern(array=False, nested=False),
-    _close_pattern(array=False, nested=True),
-    _close_pattern(array=True, nested=False),
-    _close_pattern(array=True, nested=True),
-)
+#: Indexed by ``3 * kind + level`` (see ``Frame.close_at``).
+CLOSE: Final = tuple(_close_pattern(kind, level) for kind in range(3) for level in range(3))
 _COLON: Final = re.compile(rf"{_SP}:")
 _CTRL: Final = CONTROL.search
 _WS: Final = skip_space
 _SPACE: Final = " \t\r\n"
-_CLOSE_FIRST: Final = frozenset("}],\"'/:")  # what a close pattern can start with (after spaces)
+_SEPARATOR: Final = re.compile(r'"[ \t]*,[ \t]*"').search
+_KEY_AT: Final = re.compile(r'"(?:[^"\\\n]|\\.){0,200}"[ \t\r\n]*:').match
+_CURLY_CLOSE: Final = {"\u201c": "\u201d", "\u2018": "\u2019"}  # “ ends at ”, ‘ at ’
+# What a close pattern can start with (after spaces); and, after spaces only, a value that
+# follows a string with its comma missing.
+_CLOSE_FIRST: Final = frozenset("}],\"'/:#)`{[\u201c")
+_CLOSE_AFTER_SPACE: Final = frozenset("-0123456789tfnNTFIu")
+_BRACKET_CLOSE: Final = frozenset("]})")
 _COLON_MATCH: Final = _COLON.match
 _HEX4: Final = re.compile(r"[0-9a-fA-F]{4}").fullmatch
 _HEX_PREFIX: Final = re.compile(r"[0-9a-fA-F]{0,3}").fullmatch
 _HIGH_SURROGATE: Final = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}").fullmatch
-_LOOKAHEAD: Final = 256  # enough text after a quote for every pattern above
+LOOKAHEAD: Final = 256  # enough text after a quote for every pattern above
 
 
 def clean_end(text: str, start: int, n: int) -> int:
@@ -122,11 +141,12 @@ def clean_end(text: str, start: int, n: int) -> int:
     return cut
 
 
-class StringReader(EngineState):
+class StringReader(MemberPlacer):
     """The string-reading part of the engine."""
 
     def _begin_state(self, pos: int, ctx: int) -> None:
-        self.s_quote = self.text[pos]
+        quote = self.text[pos]
+        self.s_quote = _CURLY_CLOSE.get(quote, quote)
         self.s_ctx = ctx
         self.s_last = -1
         self.s_rw = -1
@@ -141,6 +161,8 @@ class StringReader(EngineState):
         quote = self.s_quote
         if quote == "'":
             self.act("converted_single_quotes")
+        elif quote != '"':
+            self.act("converted_curly_quotes")
         elif fast and self.c_budget > 0:
             try:
                 value, end = scan_string(text, pos + 1, False)
@@ -151,6 +173,8 @@ class StringReader(EngineState):
                     self.act("escaped_control_character")
                 code = self._close_code(end)
                 if code == 1:
+                    if text.startswith(quote, end) and ctx > CTX_ROOT:
+                        self._doubled_quote(end, pos, ctx)
                     self.pos = end
                     self._string_done(value)
                     return
@@ -215,22 +239,50 @@ class StringReader(EngineState):
                 # pattern starts with: tell those apart by one character, not by a regex.
                 after = q + 1
                 c = text[after] if after < n else ""
+                spaced = False
                 if c in _SPACE and c:
                     after = _WS(text, after).end()
                     c = text[after] if after < n else ""
-                if not c or c in _CLOSE_FIRST:
+                    spaced = True
+                if not c or c in _CLOSE_FIRST or (spaced and c in _CLOSE_AFTER_SPACE):
                     if close(text, q + 1) is not None:
                         code = 1
+                        if self.s_inner and c in _BRACKET_CLOSE and c != self.stack[-1].end:
+                            # After quotes read as text, a close of the wrong kind does not end
+                            # the string: `"v", ["w"] }` in an object is no `v", ["w` and a typo.
+                            code = 0
                     else:
                         code = 2 if ctx == CTX_OBJ and c == ":" else 0
                 else:
                     code = 0
+            if code == 1 and close is None and self.s_inner and ctx > CTX_ROOT:
+                a = _WS(text, q + 1).end()
+                if a < n and text[a] in _BRACKET_CLOSE and text[a] != self.stack[-1].end:
+                    code = 0
+            if code == 1 and text.startswith(quote, q + 1) and ctx > CTX_ROOT:
+                self._doubled_quote(q + 1, q, ctx)
             if code == 1:
                 self._flush(q)
                 if self.s_inner:
                     self.act("escaped_inner_quote")
                 self.pos = q + 1
-                self._string_done("".join(self.s_parts))
+                value = "".join(self.s_parts)
+                if ctx == CTX_ARR and _SEPARATOR(value):
+                    # '["a" 1 2, "b"]' read as one string holds '", "': elements and their
+                    # separators, or text quoting them? Both readings fit.
+                    self.lose("ambiguous_quote", q, value)
+                elif self.s_inner == 1 and ctx > CTX_ROOT:
+                    last = self.s_last
+                    if value[:1] == quote or (
+                        ctx == CTX_ARR
+                        and 0 <= last < n - 1
+                        and text[last + 1] in " \t"
+                        and text[last - 1] != " "
+                    ):
+                        # `""value"`: a doubled opening quote, or a quote that starts the text?
+                        # `["a" b", "c"]`: "a" and b" missing its opening quote, or `a" b`?
+                        self.lose("ambiguous_quote", q, value)
+                self._string_done(value)
                 return True
             if code == -1:
                 self._suspend_at(q)
@@ -253,6 +305,15 @@ class StringReader(EngineState):
                     backslash = -1  # look again from the new run
             scan = q + 1
 
+    def _doubled_quote(self, at: int, start: int, ctx: int) -> bool:
+        """A string ends at a quote with another right after it (``"a""b"``, or three quotes
+        in a row): a doubled quote inside the text, or an end and a start? Only a key after
+        it (a comma missing: ``"x""b": 1``) says which; otherwise the value is lossy."""
+        if ctx == CTX_OBJ and _KEY_AT(self.text, at):
+            return False
+        self.lose("ambiguous_quote", start, self.text[start : start + 24])
+        return True
+
     def _clean_end(self, n: int) -> int:
         return clean_end(self.text, self.s_seg, n)
 
@@ -264,12 +325,22 @@ class StringReader(EngineState):
         ``at`` still to be decided) is worked out now, for a rewind later.
         """
         text = self.text
-        quote_at = at if at < len(text) and text[at] == self.s_quote else self.s_last
-        if quote_at >= 0 and self.s_rw != quote_at and self.s_ctx == CTX_OBJ:
-            length = self._length_at_comma(quote_at)
-            if length >= 0:
-                self.s_rw = quote_at
-                self.s_rw_len = length
+        if self.s_ctx == CTX_OBJ:
+            # The quote at `at` may start a key (a comma before it); if not, it may end one
+            # (a colon after it), and then the key started at the last inner quote.
+            candidates = [self.s_last]
+            if at < len(text) and text[at] == self.s_quote:
+                candidates.insert(0, at)
+            for quote_at in candidates:
+                if quote_at < 0:
+                    continue
+                if self.s_rw == quote_at:
+                    break
+                length = self._length_at_comma(quote_at)
+                if length >= 0:
+                    self.s_rw = quote_at
+                    self.s_rw_len = length
+                    break
         self._flush(at)
 
     def _length_at_comma(self, last: int) -> int:
@@ -341,20 +412,20 @@ class StringReader(EngineState):
         n = len(text)
         if match is not None:
             return 1 if self.final or match.end() < n else -1
-        if not self.final and n - after < _LOOKAHEAD:
+        if not self.final and n - after < LOOKAHEAD:
             return -1
         if ctx == CTX_OBJ and _COLON.match(text, after):
             return 2
         return 0
 
     def _close_for(self, ctx: int) -> re.Pattern[str]:
-        return CLOSE[2 * (ctx == CTX_ARR) + (len(self.stack) > 1)]
+        return CLOSE[self.stack[-1].close_at]
 
     def _string_done(self, value: str) -> None:
         ctx = self.s_ctx
         self.s_parts = []
         if ctx == CTX_KEY:
-            self._key(value)
+            self._key(value, self.pos)
         elif ctx == CTX_TRAIL:
             self.trail_key = value
             self.state = S_TRAIL_COLON
@@ -362,6 +433,7 @@ class StringReader(EngineState):
             self._put(value)
             if ctx == CTX_ARR:
                 self.arr_str = True
+                self.arr_inner = self.s_inner > 0
             elif ctx == CTX_ROOT:
                 cur = self.cur
                 assert cur is not None

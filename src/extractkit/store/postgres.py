@@ -105,6 +105,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX records_model ON records (model, created_at)",
         ),
     ),
+    Migration(
+        4,
+        "shadows: a second model's answers to live inputs, beside the live answer",
+        (
+            """CREATE TABLE shadows (
+                id TEXT PRIMARY KEY,
+                live_exchange_id TEXT NOT NULL,
+                extractor TEXT NOT NULL,
+                input TEXT NOT NULL,
+                input_key TEXT NOT NULL,
+                live_model TEXT NOT NULL,
+                live_output TEXT,
+                model TEXT NOT NULL,
+                prompt_variant TEXT NOT NULL,
+                messages TEXT NOT NULL,
+                raw_response TEXT,
+                output TEXT,
+                error TEXT,
+                agrees BOOLEAN,
+                prompt_tokens INTEGER NOT NULL,
+                completion_tokens INTEGER NOT NULL,
+                cost DOUBLE PRECISION,
+                latency_s DOUBLE PRECISION NOT NULL,
+                attempts INTEGER NOT NULL,
+                repairs TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                metadata TEXT NOT NULL
+            )""",
+            "CREATE INDEX shadows_extractor ON shadows (extractor, agrees, created_at)",
+            "CREATE INDEX shadows_created ON shadows (created_at)",
+            "CREATE INDEX shadows_live ON shadows (live_exchange_id)",
+        ),
+    ),
 )
 
 

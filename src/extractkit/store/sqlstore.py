@@ -40,6 +40,16 @@ from extractkit.exceptions import ExtractKitError, StoreError, StoreUnavailableE
 from extractkit.store.base import RecordQuery
 from extractkit.store.exchange import Exchange, Label, Record, input_key, utc_now
 from extractkit.store.redaction import Redactor, apply_redaction
+from extractkit.store.shadows import (
+    INSERT_SHADOW,
+    ShadowPair,
+    ShadowSummary,
+    read_pairs,
+    read_summaries,
+    shadow_rows,
+    split_shadows,
+    without_ids,
+)
 from extractkit.store.text import decode, decode_opt, encode, encode_opt
 from extractkit.store.writer import BatchWriter
 
@@ -364,6 +374,17 @@ class SQLStore(ABC):
         if self._writer is None:
             return None
         failures, error = self._writer.take_failures()
+        if failures:
+            failures, shadows = split_shadows(failures)
+            if shadows:
+                # A shadow answer is never the caller's business (it must not change what a live
+                # extraction returns or raises): its loss is logged, and counted by the writer.
+                logger.error(
+                    "extractkit store: %d shadow answer(s) could not be written to %s: %s",
+                    len(shadows),
+                    self.location,
+                    self._writer.failure_error(shadows, error),
+                )
         return self._writer.failure_error(failures, error) if failures else None
 
     def flush(self, timeout: float | None = None) -> None:
@@ -440,7 +461,17 @@ class SQLStore(ABC):
     def _write_rows(self, batch: Sequence[Exchange]) -> None:
         if not batch:
             return
-        clean = apply_redaction(batch, self._redact, scrub=self._scrub)
+        live, shadows = split_shadows(batch)
+        shadow_values = (
+            shadow_rows(
+                self,
+                shadows,
+                apply_redaction(list(map(without_ids, shadows)), self._redact, scrub=self._scrub),
+            )
+            if shadows
+            else []
+        )
+        clean = apply_redaction(live, self._redact, scrub=self._scrub)
         # One lock order for every writer (PostgreSQL row locks), so concurrent batches touching
         # the same inputs cannot deadlock each other.
         keyed = sorted((((ex.extractor, input_key(ex.input)), ex) for ex in clean), key=lambda kv: kv[0])
@@ -463,8 +494,11 @@ class SQLStore(ABC):
             )  # fmt: skip
             labels.append((extractor, key, "model", ex.id, model, output, error, created))
         with self._transaction() as cur:
-            cur.executemany(self._sql(_UPSERT), rows)
-            cur.executemany(self._sql(_INSERT_LABEL), labels)
+            if rows:
+                cur.executemany(self._sql(_UPSERT), rows)
+                cur.executemany(self._sql(_INSERT_LABEL), labels)
+            if shadow_values:
+                cur.executemany(self._sql(INSERT_SHADOW), shadow_values)
 
     # -- reading ------------------------------------------------------------------
 
@@ -749,6 +783,68 @@ class SQLStore(ABC):
             if len(rows) < _PAGE:
                 return
             after = (rows[-1][19], rows[-1][0])
+
+    # -- shadow answers (see extractkit.store.shadows) -----------------------------
+
+    def disagreements(
+        self,
+        *,
+        extractor: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        failed: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> builtins.list[ShadowPair]:
+        """Shadow answers that differ from the live answer, newest first.
+
+        Args:
+            extractor: Only this extractor's.
+            model: Only this shadow model's (a ``provider:model`` reference).
+            since: Only shadow answers recorded at or after this time.
+            failed: Also list shadow calls that gave no answer (an error, a timeout).
+            limit: Most pairs (``None`` for all).
+            offset: Pairs to skip.
+        """
+        statuses = ("disagree", "failed") if failed else ("disagree",)
+        return self.shadow_pairs(
+            extractor=extractor, model=model, since=since, statuses=statuses, limit=limit, offset=offset
+        )
+
+    def shadow_pairs(
+        self,
+        *,
+        extractor: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        statuses: Sequence[str] = ("agree", "disagree", "failed"),
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> builtins.list[ShadowPair]:
+        """Live and shadow answer pairs with the given statuses (``agree``, ``disagree``, ``failed``).
+
+        Raises:
+            UserError: An unknown status.
+        """
+        unknown = sorted(set(statuses) - {"agree", "disagree", "failed"})
+        if unknown or not statuses:
+            raise UserError(f"statuses must be some of 'agree', 'disagree', 'failed'; got {list(statuses)}")
+        if since is not None:
+            since = _aware(since, "since")
+        self._sync()
+        return read_pairs(
+            self, extractor=extractor, model=model, since=since, statuses=tuple(statuses), limit=limit,
+            offset=offset,
+        )  # fmt: skip
+
+    def shadow_summary(
+        self, *, extractor: str | None = None, model: str | None = None, since: datetime | None = None
+    ) -> builtins.list[ShadowSummary]:
+        """How often each shadow model agreed with the live one, per extractor and pair of models."""
+        if since is not None:
+            since = _aware(since, "since")
+        self._sync()
+        return read_summaries(self, extractor=extractor, model=model, since=since)
 
     # -- curation -----------------------------------------------------------------
 

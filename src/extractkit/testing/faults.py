@@ -204,13 +204,15 @@ def completion(
     }
 
 
-def with_field(body: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A deep copy of ``body`` with the field at dotted ``path`` set to ``value`` (or removed: DELETE).
+def with_field(body: Mapping[str, Any], path: str | Sequence[str | int], value: Any) -> dict[str, Any]:
+    """A deep copy of ``body`` with the field at ``path`` set to ``value`` (or removed: DELETE).
 
-    List indexes are numbers in the path: ``with_field(c, "choices.0.message.content", 42)``.
+    ``path`` is dotted, with list indexes as numbers
+    (``with_field(c, "choices.0.message.content", 42)``), or a sequence of steps
+    for keys that contain dots themselves (``("choices", 0, "a.b")``).
     """
     out = copy.deepcopy(dict(body))
-    steps = path.split(".")
+    steps = path.split(".") if isinstance(path, str) else list(path)
     node: Any = out
     for step in steps[:-1]:
         node = node[int(step)] if isinstance(node, list) else node[step]
