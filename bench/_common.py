@@ -1,4 +1,7 @@
-"""Helpers shared by the benchmarks: a server in a separate process."""
+"""Helpers shared by the benchmarks: a server in a separate process, the monotonic check.
+
+Standard library only: the peer scripts run in the bench venv, without extractkit.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,3 +38,16 @@ def server_process(latency: float, reply: str, chunk: int | None = None) -> Iter
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(timeout=10)
+
+
+def grows(before: Any, after: Any) -> bool:
+    """Lenient monotonic check (any string may have grown), the same for every contender."""
+    if before is None:
+        return True
+    if isinstance(before, str):
+        return isinstance(after, str) and after.startswith(before)
+    if isinstance(before, dict):
+        return isinstance(after, dict) and all(grows(v, after.get(k)) for k, v in before.items())
+    if isinstance(before, list):
+        return isinstance(after, list) and len(after) >= len(before) and all(map(grows, before, after))
+    return bool(before == after)

@@ -15,10 +15,10 @@ import json
 import statistics
 import sys
 import time
-from typing import Any
 
 import instructor
 import openai
+from _common import grows
 from pydantic import BaseModel
 
 
@@ -35,19 +35,6 @@ MESSAGES = [
     {"role": "system", "content": "Extract the locations (city, country) from the search query as JSON."},
     {"role": "user", "content": "offices in many cities"},
 ]
-
-
-def grows(before: Any, after: Any) -> bool:
-    """Lenient: any string may have grown (instructor marks none as in progress)."""
-    if before is None:
-        return True
-    if isinstance(before, str):
-        return isinstance(after, str) and after.startswith(before)
-    if isinstance(before, dict):
-        return isinstance(after, dict) and all(grows(v, after.get(k)) for k, v in before.items())
-    if isinstance(before, list):
-        return isinstance(after, list) and len(after) >= len(before) and all(map(grows, before, after))
-    return before == after
 
 
 async def main() -> None:

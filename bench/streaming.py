@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 import openai
-from _common import HERE, server_process
+from _common import HERE, grows, server_process
 
 from extractkit import LocationExtractor, Settings
 from extractkit.backends.openai import OpenAIChatBackend
@@ -56,19 +56,6 @@ ANSWER = json.dumps({"locations": [{"city": c, "country": k} for c, k in CITIES 
 CHUNK = 4
 TEXT = "offices in many cities"
 GOAL_US = 20.0
-
-
-def grows(before: Any, after: Any) -> bool:
-    """Lenient monotonic check (any string may have grown), the same for every contender."""
-    if before is None:
-        return True
-    if isinstance(before, str):
-        return isinstance(after, str) and after.startswith(before)
-    if isinstance(before, dict):
-        return isinstance(after, dict) and all(grows(v, after.get(k)) for k, v in before.items())
-    if isinstance(before, list):
-        return isinstance(after, list) and len(after) >= len(before) and all(map(grows, before, after))
-    return bool(before == after)
 
 
 class Run:
