@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from extractkit import ConfigError, Extractor, InvalidOutputError, LocationExtractor, Settings
+from extractkit.extractors.location import NO_KNOWN_PLACE
 from extractkit.local import embedded
 from extractkit.local.embedded import EMBEDDED_MODEL, EMBEDDED_REF, embedded_missing
 from extractkit.messages import ChatRequest
@@ -117,8 +118,10 @@ def test_the_embedded_model_gets_the_minimal_prompt_and_the_querys_places_as_its
     ]
     # A query with no known place: an empty list is the only answer the schema allows.
     loc, fake = _embedded_with([{"locations": []}])
-    assert loc.extract_sync("remote python developer").locations == []
+    empty = loc.extract_detailed_sync("remote python developer")
+    assert empty.value.locations == []
     assert fake.requests[0].response_format.schema["properties"]["locations"]["maxItems"] == 0
+    assert empty.repairs == (NO_KNOWN_PLACE,)  # the emptiness is the gazetteer's limit, and says so
     # Other models get the schema as it is.
     other = LocationExtractor("local:smollm2-135m", backend=FakeBackend([{"locations": []}]), store=False)
     assert "enum" not in json.dumps(other.build_request("nurse jobs in Lyon").response_format.schema)

@@ -22,11 +22,19 @@ from extractkit.local.embedded import EMBEDDED_MODEL, EMBEDDED_REF
 
 if TYPE_CHECKING:
     from extractkit.extractors.location_types import Location, Locations
+    from extractkit.local.places import Candidates
     from extractkit.messages import ChatRequest, ResponseFormat
     from extractkit.prompts import Example
     from extractkit.results import CallContext
 
-__all__ = ["Location", "LocationExtractor", "Locations"]
+__all__ = ["NO_KNOWN_PLACE", "Location", "LocationExtractor", "Locations"]
+
+NO_KNOWN_PLACE = "gazetteer_found_no_place"
+"""The repair action on an embedded-model answer whose query names no place the gazetteer knows.
+
+The schema then allows only an empty list, so ``locations=[]`` may hide a town the gazetteer
+lacks (it lists places of 15,000 people or more); the action says the emptiness is that limit.
+"""
 
 
 def __getattr__(name: str) -> Any:
@@ -143,12 +151,20 @@ Rules:
         ctx.state["check_places"] = checked
         fmt = request.response_format
         if request.model == EMBEDDED_MODEL and fmt is not None and fmt.schema is not None:
-            return replace(request, response_format=_with_candidates(fmt, ctx.text))
+            from extractkit.local.places import gazetteer
+
+            found = gazetteer().candidates(ctx.text)
+            # An empty list is then the only answer the schema allows: say so on the result, so
+            # a place the gazetteer lacks reads as a known limit, not as the model's finding.
+            ctx.state["no_known_place"] = not (found.cities or found.named)
+            return replace(request, response_format=_with_candidates(fmt, found))
         return request
 
     def parse(self, raw: str, ctx: CallContext) -> tuple[Any, tuple[str, ...]]:
         """As the base class, then the gazetteer check when it is on (its changes join the repairs)."""
         value, actions = super().parse(raw, ctx)
+        if ctx.state.get("no_known_place"):
+            actions = (*actions, NO_KNOWN_PLACE)
         if not ctx.state.get("check_places") or not isinstance(value, dict):
             return value, actions
         items = value.get("locations")
@@ -165,16 +181,13 @@ Rules:
         return {**value, "locations": checked}, (*actions, *notes)
 
 
-def _with_candidates(fmt: ResponseFormat, text: str) -> ResponseFormat:
-    """The response format whose locations can only be the places ``text`` names.
+def _with_candidates(fmt: ResponseFormat, found: Candidates) -> ResponseFormat:
+    """The response format whose locations can only be the places ``found`` in the query.
 
     A location is either one of the query's cities (with one of the candidate countries,
     or null) or no city and a country the query itself names: a country is never left
     standing for a city the model dropped ("Rome" is not answered as just Italy).
     """
-    from extractkit.local.places import gazetteer
-
-    found = gazetteer().candidates(text)
     schema = copy.deepcopy(dict(fmt.schema or {}))
     locations = schema.get("properties", {}).get("locations", {})
     item = locations.get("items", {})
